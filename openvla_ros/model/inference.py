@@ -196,8 +196,12 @@ class OpenVLAPolicy:
         return torch.tensor(ids, dtype=torch.long, device=self.placement.device)
 
     def _pixels(self, images: Sequence[npt.NDArray[np.uint8]]) -> torch.Tensor:
-        arrays = [process_image(apply_preset(img, self._steps), self.processor) for img in images]
-        return torch.from_numpy(np.stack(arrays)).to(self.placement.device)
+        size = self.processor.size
+        batch = np.empty((len(images), 3 * len(self.processor.means), size, size), np.float32)
+        for row, img in zip(batch, images, strict=True):
+            # Each frame is normalised straight into its row of the batch (no stack copy).
+            process_image(apply_preset(img, self._steps), self.processor, out=row)
+        return torch.from_numpy(batch).to(self.placement.device)
 
     def predict(
         self, image: npt.NDArray[np.uint8], instruction: str, unnorm_key: str | None = None
@@ -293,6 +297,7 @@ class OpenVLAPolicy:
             "vision_dtype": str(self.placement.vision_dtype).removeprefix("torch."),
             "attn_implementation": self.placement.attn_implementation,
             "preprocess": self.preprocess,
+            "normalization_constants": self.processor.constants_source,
             "unnorm_keys": sorted(self.config.norm_stats),
             "default_unnorm_key": self.default_unnorm_key,
             "norm_stats_source": self.config.norm_stats_source,

@@ -759,8 +759,13 @@ def write_small_checkpoint(
             "transformers_version": "4.40.1",
         },
     )
-    means = [[0.484375, 0.455078125, 0.40625], [0.5, 0.5, 0.5]]
-    stds = [[0.228515625, 0.2236328125, 0.224609375], [0.5, 0.5, 0.5]]
+    # As in openvla-7b's file: means/stds hold the exact ImageNet values, while
+    # tvf_normalize_params (what the official processor normalises with) holds them rounded
+    # to bf16. Writing the two differently lets tests see which one a loader reads.
+    means = [[0.485, 0.456, 0.406], [0.5, 0.5, 0.5]]
+    stds = [[0.229, 0.224, 0.225], [0.5, 0.5, 0.5]]
+    tvf_means = [[0.484375, 0.455078125, 0.40625], [0.5, 0.5, 0.5]]
+    tvf_stds = [[0.228515625, 0.2236328125, 0.224609375], [0.5, 0.5, 0.5]]
     _write_json(
         out / "preprocessor_config.json",
         {
@@ -779,7 +784,8 @@ def write_small_checkpoint(
             "tvf_do_letterbox": False,
             "tvf_letterbox_fill": None,
             "tvf_normalize_params": [
-                {"inplace": False, "mean": m, "std": s} for m, s in zip(means, stds, strict=True)
+                {"inplace": False, "mean": m, "std": s}
+                for m, s in zip(tvf_means, tvf_stds, strict=True)
             ],
             "tvf_resize_params": [
                 {"antialias": True, "interpolation": 3, "max_size": None, "size": [224, 224]}

@@ -4,12 +4,17 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
 
 from openvla_ros.errors import CheckpointError, InputError
 from openvla_ros.model.make_checkpoint import synthetic_scene as scene
@@ -107,9 +112,141 @@ def test_constants_come_from_preprocessor_config(small_ckpt: Path) -> None:
     assert spec.means[0] == (0.484375, 0.455078125, 0.40625)
 
 
+#: The normalisation fields of openvla-7b's published preprocessor_config.json, written out by
+#: hand: ``means``/``stds`` hold the exact ImageNet values, ``tvf_normalize_params`` the
+#: bf16-rounded ones that the official processor actually normalises with.
+PUBLISHED_PREPROCESSOR_FIELDS = {
+    "image_resize_strategy": "resize-naive",
+    "input_sizes": [[3, 224, 224], [3, 224, 224]],
+    "interpolations": ["bicubic", "bicubic"],
+    "means": [[0.485, 0.456, 0.406], [0.5, 0.5, 0.5]],
+    "stds": [[0.229, 0.224, 0.225], [0.5, 0.5, 0.5]],
+    "tvf_normalize_params": [
+        {
+            "inplace": False,
+            "mean": [0.484375, 0.455078125, 0.40625],
+            "std": [0.228515625, 0.2236328125, 0.224609375],
+        },
+        {"inplace": False, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+    ],
+}
+
+
+def test_published_config_normalises_with_tvf_normalize_params(tmp_path: Path) -> None:
+    """Regression: the loader read ``means``/``stds`` (exact ImageNet), shifting pixels by up
+    to 8e-3 from the official processor's output."""
+    path = tmp_path / "preprocessor_config.json"
+    path.write_text(json.dumps(PUBLISHED_PREPROCESSOR_FIELDS))
+    spec = load_processor_spec(path, 2)
+    img = np.empty((224, 224, 3), np.uint8)
+    img[...] = (0, 128, 255)
+    pixels = process_image(img, spec)
+    # Worked by hand from the published constants: (v / 255 - mean) / std.
+    expected = [
+        (0 / 255 - 0.484375) / 0.228515625,  # -2.1196581...
+        (128 / 255 - 0.455078125) / 0.2236328125,  # 0.2096412...
+        (255 / 255 - 0.40625) / 0.224609375,  # 2.6434782...
+        -1.0,  # SigLIP: (0 - 0.5) / 0.5
+        (128 / 255 - 0.5) / 0.5,  # 0.0039215...
+        1.0,
+    ]
+    np.testing.assert_allclose(pixels[:, 100, 100], expected, rtol=0, atol=1e-6)
+    # The exact-ImageNet reading would be off by 4.5e-3 in the green channel.
+    assert abs(pixels[1, 0, 0] - (128 / 255 - 0.456) / 0.224) > 4e-3
+    assert spec.constants_source == "tvf_normalize_params"
+
+
+def test_means_stds_are_the_fallback_and_say_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fields = {k: v for k, v in PUBLISHED_PREPROCESSOR_FIELDS.items() if k != "tvf_normalize_params"}
+    path = tmp_path / "preprocessor_config.json"
+    path.write_text(json.dumps(fields))
+    with caplog.at_level(logging.WARNING, logger="openvla_ros.model.preprocess"):
+        spec = load_processor_spec(path, 2)
+    assert spec.means[0] == (0.485, 0.456, 0.406)
+    assert spec.constants_source == "means/stds"
+    assert "no tvf_normalize_params" in caplog.text
+
+
+def test_malformed_tvf_normalize_params(tmp_path: Path) -> None:
+    fields = dict(PUBLISHED_PREPROCESSOR_FIELDS, tvf_normalize_params=[{"mean": [0.5]}])
+    path = tmp_path / "preprocessor_config.json"
+    path.write_text(json.dumps(fields))
+    with pytest.raises(CheckpointError, match="tvf_normalize_params"):
+        load_processor_spec(path, 2)
+
+
+def test_generated_checkpoint_stores_both_fields_as_published(small_ckpt: Path) -> None:
+    raw = json.loads((small_ckpt / "preprocessor_config.json").read_text())
+    for key in ("means", "stds", "tvf_normalize_params"):
+        assert raw[key] == PUBLISHED_PREPROCESSOR_FIELDS[key], key
+
+
+def official_processor(
+    image: npt.NDArray[np.uint8],
+    means: list[list[float]],
+    stds: list[list[float]],
+) -> npt.NDArray[np.float32]:
+    """The official algorithm, step by step: per tower a PIL bicubic resize of the frame to
+    224x224, ``to_tensor`` (float32 / 255, CHW) and ``normalize`` ((x - mean) / std in
+    float32), towers stacked on channels."""
+    towers = []
+    for mean, std in zip(means, stds, strict=True):
+        pil = Image.fromarray(image, mode="RGB")
+        if pil.size != (224, 224):
+            pil = pil.resize((224, 224), Image.Resampling.BICUBIC)
+        x = np.array(pil, dtype=np.uint8).astype(np.float32).transpose(2, 0, 1)
+        x = x / np.float32(255)
+        x = (x - np.array(mean, np.float32).reshape(3, 1, 1)) / np.array(std, np.float32).reshape(
+            3, 1, 1
+        )
+        towers.append(x)
+    return np.concatenate(towers, axis=0)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    height=st.integers(1, 720),
+    width=st.integers(1, 960),
+    seed=st.integers(0, 2**32 - 1),
+    kind=st.sampled_from(["noise", "flat", "extremes", "scene"]),
+)
+def test_fast_processor_is_bit_identical_to_official_algorithm(
+    height: int, width: int, seed: int, kind: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    if kind == "noise":
+        img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    elif kind == "flat":
+        img = np.full((height, width, 3), rng.integers(0, 256, 3), dtype=np.uint8)
+    elif kind == "extremes":
+        img = (rng.integers(0, 2, (height, width, 3)) * 255).astype(np.uint8)
+    else:
+        img = scene(seed % 1000, max(height, 4), max(width, 4))
+    fields = PUBLISHED_PREPROCESSOR_FIELDS["tvf_normalize_params"]
+    expected = official_processor(
+        img,
+        [f["mean"] for f in fields],
+        [f["std"] for f in fields],  # type: ignore[index]
+    )
+    ours = process_image(img, ProcessorSpec.default())
+    assert ours.dtype == np.float32 and ours.shape == (6, 224, 224)
+    assert np.array_equal(ours, expected)
+    # Writing into a caller's buffer (a batch row) gives the same bits.
+    buf = np.full((6, 224, 224), np.nan, np.float32)
+    process_image(img, ProcessorSpec.default(), out=buf)
+    assert np.array_equal(buf, expected)
+
+
 def test_bad_preprocessor_config(tmp_path: Path) -> None:
     (tmp_path / "preprocessor_config.json").write_text('{"means": [[0.5, 0.5, 0.5]], "stds": []}')
-    with pytest.raises(CheckpointError, match=r"preprocessor_config\.json: means/stds"):
+    with pytest.raises(CheckpointError, match=r"preprocessor_config\.json: means/stds must"):
         load_processor_spec(tmp_path / "preprocessor_config.json", 2)
 
 
