@@ -39,3 +39,11 @@ class ConfigError(OpenVLARosError, ValueError):
 
 class BagError(OpenVLARosError):
     """A rosbag could not be read or does not contain what was asked for."""
+
+
+class DatasetError(OpenVLARosError):
+    """A demonstration dataset could not be written or read, or an episode is unusable."""
+
+
+class TrainingError(OpenVLARosError):
+    """Fine-tuning cannot start or continue: bad dataset/base pairing, memory, NaN loss, I/O."""
