@@ -32,6 +32,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 #: A Fast DDS profile with a larger shared-memory segment (docs/nodes.md explains why).
@@ -92,7 +93,9 @@ def _frame(width: int, height: int) -> Any:
 
 def bench_overhead(width: int, height: int, runs: int) -> dict[str, Any]:
     """Per-step node work without the model forward, timed stage by stage."""
+    import numpy as np
     import rclpy
+    from baselines import gather_decode_rgb8, official_processor, previous_processor
     from sensor_msgs.msg import CompressedImage, Image
 
     from openvla_ros.image_codec import rgb_to_image_fields, rgb_to_jpeg
@@ -131,7 +134,17 @@ def bench_overhead(width: int, height: int, runs: int) -> dict[str, Any]:
         msg.observation_age = 0.0
         pub.publish(msg)
 
+    raw_bytes = np.frombuffer(raw.data, dtype=np.uint8)
     stages: dict[str, Any] = {
+        "baseline decode rgb8 (channel gather, before the fix)": lambda: gather_decode_rgb8(
+            raw_bytes, height, width
+        ),
+        "baseline preprocessing (official algorithm)": lambda: official_processor(
+            rgb, spec.means, spec.stds
+        ),
+        "baseline preprocessing (previous processor, 1c2c6f1)": lambda: previous_processor(
+            rgb, spec.means, spec.stds
+        ),
         "decode rgb8": lambda: decode_frame(raw),
         "decode bgr8": lambda: decode_frame(bgr),
         "decode jpeg": lambda: decode_frame(jpeg),
@@ -142,18 +155,15 @@ def bench_overhead(width: int, height: int, runs: int) -> dict[str, Any]:
             apply_preset(rgb, presets["bridge"]), spec
         ),
         "build + publish DeltaAction (1 local subscriber)": publish,
+        "whole step in one loop: decode rgb8 + preprocess + publish": lambda: (
+            processor(apply_preset(decode_frame(raw), presets["none"]), spec),
+            publish(),
+        ),
     }
     out: dict[str, Any] = {}
     try:
         for name, fn in stages.items():
-            for _ in range(5):
-                fn()
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            out[name] = _summary(times)
+            out[name] = _timed(fn, runs)
     finally:
         node.destroy_node()
         sink.destroy_node()
@@ -165,7 +175,25 @@ def bench_overhead(width: int, height: int, runs: int) -> dict[str, Any]:
     out["total rgb8, preset none (median sum)"] = {
         "median_ms": base + out["preprocess (preset none + processor)"]["median_ms"]
     }
+    old_decode = out["baseline decode rgb8 (channel gather, before the fix)"]["median_ms"]
+    publish_ms = out["build + publish DeltaAction (1 local subscriber)"]["median_ms"]
+    out["baseline total rgb8, previous code (median sum)"] = {
+        "median_ms": old_decode
+        + publish_ms
+        + out["baseline preprocessing (previous processor, 1c2c6f1)"]["median_ms"]
+    }
     return out
+
+
+def _timed(fn: Any, runs: int) -> dict[str, float]:
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return _summary(times)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         help="Fast DDS shared-memory segment size for every process (0: Fast DDS defaults, "
         "512 kB, which 640x480 rgb8 frames exceed)",
     )
+    ap.add_argument(
+        "--overhead-only", action="store_true", help="only the in-process overhead (no DDS run)"
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     if args.shm_segment_mb > 0:
@@ -449,7 +480,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== node overhead per step, {args.width}x{args.height}, in-process (no model forward)")
     for name, r in results["overhead"].items():
         extra = f"  p95 {r['p95_ms']:.3f} ms" if "p95_ms" in r else ""
-        print(f"  {name:52s} median {r['median_ms']:.3f} ms{extra}")
+        print(f"  {name:58s} median {r['median_ms']:.3f} ms{extra}")
+    if args.overhead_only:
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return 0
     results["shm_segment_mb"] = args.shm_segment_mb
     results["dds"] = bench_latency(args.width, args.height, args.hz, args.duration, args.estop_reps)
     d = results["dds"]

