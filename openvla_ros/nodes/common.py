@@ -9,8 +9,11 @@ Imports rclpy and message packages only (never torch): the executor node uses it
 from __future__ import annotations
 
 import array
+import contextlib
+import ctypes
 import functools
 import math
+import os
 import signal
 import sys
 import threading
@@ -49,6 +52,8 @@ __all__ = [
     "ACTION_QOS",
     "COMMAND_QOS",
     "ESTOP_QOS",
+    "EXIT_CANNOT_START",
+    "INSTRUCTION_LATCHED_QOS",
     "INSTRUCTION_QOS",
     "POSE_QOS",
     "SENSOR_QOS",
@@ -59,6 +64,7 @@ __all__ = [
     "ns_to_stamp",
     "run_node",
     "stamp_to_ns",
+    "stop_with_parent",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -80,10 +86,19 @@ _RELIABLE, _BEST_EFFORT = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFF
 #: Camera frames: best effort, depth 1, so only the newest frame is ever held; a best-effort
 #: subscription matches both best-effort and reliable camera drivers.
 SENSOR_QOS = _volatile_qos(1, _BEST_EFFORT)
-#: /instruction subscription: reliable, depth 1, *volatile*. A transient-local subscription
-#: would not match rqt's (volatile) topic publisher; a volatile one matches both volatile and
-#: transient-local (latched) publishers.
+#: /instruction subscriptions (the policy node has both, docs/interfaces.md): reliable, depth 1.
+#: Volatile matches every reliable publisher (rqt's, ``ros2 topic pub``'s, latched ones);
+#: transient-local additionally receives a latched publisher's last instruction when the
+#: subscription appears after it was sent (a late-starting or restarted policy node, a message
+#: sent before discovery finished) but matches only transient-local publishers (DDS: the
+#: offered durability must be at least the requested one).
 INSTRUCTION_QOS = _volatile_qos(1, _RELIABLE)
+INSTRUCTION_LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=_RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 #: DeltaAction: reliable, depth 10 (the executor drops anything older than what it executed).
 ACTION_QOS = _volatile_qos(10, _RELIABLE)
 #: ExecutorState: reliable, depth 10 (the blocking handshake must not miss a done state).
@@ -301,6 +316,46 @@ class KeyedThrottle:
         return True
 
 
+#: Exit code of a node that refused its configuration (docs/nodes.md, "Exit codes").
+EXIT_CANNOT_START = 2
+#: Set to 0/false to keep a node running after the process that started it died.
+STOP_WITH_PARENT_ENV = "OPENVLA_ROS_STOP_WITH_PARENT"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def stop_with_parent() -> bool:
+    """Have the kernel send this process SIGTERM when its parent dies (Linux only).
+
+    A node whose ``ros2 launch`` was killed (``kill -9``, an OOM kill, a crashed terminal)
+    would otherwise keep running as an orphan: an executor kept re-publishing its last twist.
+    SIGTERM takes the normal stop path of :func:`run_node` (the executor holds and sends its
+    final zero twist). ``prctl(PR_SET_PDEATHSIG)`` through ctypes: no dependency, one call.
+    Off when ``$OPENVLA_ROS_STOP_WITH_PARENT`` is 0/false/no/off, when the parent is already
+    init (started by systemd or detached), and on other kernels.
+
+    Note the kernel ties the signal to the parent *thread* that started the process: a
+    launcher must start nodes from a thread that lives as long as it wants them to run
+    (``ros2 launch``, ``ros2 run`` and ``subprocess`` from the main thread all do).
+
+    Returns:
+        True when the parent-death signal is armed.
+    """
+    if os.environ.get(STOP_WITH_PARENT_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    parent = os.getppid()
+    if not sys.platform.startswith("linux") or parent == 1:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # the parent died before the call took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+    return True
+
+
 #: The signals :func:`run_node` turns into one clean stop.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -322,8 +377,9 @@ def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | No
     30 Hz action rate (docs/BENCHMARKS.md, Nodes).
 
     Returns:
-        0 after a normal shutdown, 2 when the node refused its configuration
-        (an :class:`OpenVLARosError` from the constructor, logged as fatal with the reason).
+        0 after a normal shutdown, :data:`EXIT_CANNOT_START` (2) when the node refused its
+        configuration (an :class:`OpenVLARosError` from the constructor, logged as one fatal
+        ``cannot start: <reason>`` line, no traceback).
     """
     # SIGINT (Ctrl-C, `ros2 launch` stopping) and SIGTERM (`kill`, systemd stop, `ros2
     # launch` escalating) are handled here, not by rclpy: rclpy's handler shuts the context
@@ -339,18 +395,46 @@ def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | No
         for sig in _STOP_SIGNALS:
             signal.signal(sig, _interrupt_once)
     node: Node | None = None
+    code = 0
     try:
+        stop_with_parent()
         node = make_node()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    except (KeyboardInterrupt, ExternalShutdownException) as exc:
+        if node is None:  # stopped while starting (e.g. during a long model load)
+            _destroy_half_built(exc)
     except OpenVLARosError as exc:
         rclpy.logging.get_logger(node_name).fatal(f"cannot start: {exc}")
-        return 2
+        _destroy_half_built(exc)
+        code = EXIT_CANNOT_START
+    except Exception as exc:  # a bug: keep its traceback, but not a second one from cleanup
+        if node is None:
+            _destroy_half_built(exc)
+        raise
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return code
+
+
+def _destroy_half_built(exc: BaseException) -> None:
+    """Destroy the node whose constructor raised ``exc``, with rclpy's own ``destroy_node``.
+
+    rclpy's context tracks every node from ``Node.__init__`` on and calls ``destroy_node()`` on
+    each at shutdown: the subclass override then ran on a node missing the attributes it
+    expects and turned the clear "cannot start" line into a traceback and exit code 1
+    (seen under ``ros2 launch``). The half-built node is the ``self`` of the constructor frames.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        obj = tb.tb_frame.f_locals.get("self")
+        if isinstance(obj, Node):
+            # Best effort (the process is exiting); it untracks the node, so the context
+            # does not destroy it again.
+            with contextlib.suppress(Exception):
+                Node.destroy_node(obj)
+            return
+        tb = tb.tb_next

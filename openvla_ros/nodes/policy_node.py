@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
@@ -29,6 +30,7 @@ from openvla_ros.image_codec import compressed_to_rgb, image_to_rgb
 from openvla_ros.msg import DeltaAction, ExecutorState
 from openvla_ros.nodes.common import (
     ACTION_QOS,
+    INSTRUCTION_LATCHED_QOS,
     INSTRUCTION_QOS,
     SENSOR_QOS,
     STATE_QOS,
@@ -47,17 +49,29 @@ from openvla_ros.policy.runner import (
     PolicyNodeConfig,
     PolicyRunner,
 )
+from openvla_ros.serving.wire import MAX_INSTRUCTION_CHARS
 
 NODE_NAME = "openvla_policy"
 #: Parameters that may change while running; the rest are read-only (set at launch).
+#: ``mode`` is not among them: it must equal the executor's read-only ``control.mode``.
 _RUNTIME_SETTINGS = (
     "control_hz",
-    "mode",
     "blocking_timeout_s",
     "max_image_age_s",
     "camera_stall_s",
     "unnorm_key",
 )
+# MAX_INSTRUCTION_CHARS (serving.wire, the server's and the model's limit) bounds every
+# instruction for every policy: a longer one pauses the node, logged by a bounded prefix only.
+#: Characters of an instruction shown in a log line.
+LOG_INSTRUCTION_CHARS = 120
+
+
+def shown_instruction(text: str, limit: int = LOG_INSTRUCTION_CHARS) -> str:
+    """``text`` for a log line: repr of at most ``limit`` characters, plus the full length."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def decode_frame(msg: Image | CompressedImage) -> npt.NDArray[np.uint8]:
@@ -104,7 +118,12 @@ class PolicyNode(Node):
 
     def __init__(self, *, policy: Policy | None = None, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        values = declare_specs(self, POLICY_NODE_PARAMS)
+        #: The policy's statistics keys once it is built (None: any key; e.g. a remote
+        #: server that was not reachable at start-up).
+        self._unnorm_keys: tuple[str, ...] | None = None
+        values = declare_specs(
+            self, POLICY_NODE_PARAMS, extra_checks={"unnorm_key": self._check_unnorm_key}
+        )
         self.config = PolicyNodeConfig.from_params(values)
         self.add_post_set_parameters_callback(self._on_params_set)
         cfg = self.config
@@ -115,6 +134,7 @@ class PolicyNode(Node):
             policy = make_policy(cfg)
         self.policy = policy
         self.get_logger().info(f"policy: {describe(policy)}")
+        self._unnorm_keys = _known_unnorm_keys(policy)
 
         self.runner = PolicyRunner(
             control_hz=cfg.control_hz,
@@ -134,9 +154,19 @@ class PolicyNode(Node):
         else:
             camera_topic = cfg.camera_topic
             self.create_subscription(Image, camera_topic, guarded(self, self._on_image), SENSOR_QOS)
-        self.create_subscription(
-            String, cfg.instruction_topic, guarded(self, self._on_instruction), INSTRUCTION_QOS
-        )
+        # Two subscriptions, one callback: the transient-local one receives the last
+        # instruction of a latched (transient-local) publisher even when it was sent before this
+        # node existed; the volatile one matches every publisher, rqt's and other volatile ones
+        # included (a transient-local subscription does not match a volatile publisher). The
+        # same text twice is not a new episode, so a message seen by both counts once.
+        for qos in (INSTRUCTION_QOS, INSTRUCTION_LATCHED_QOS):
+            self.create_subscription(
+                String,
+                cfg.instruction_topic,
+                guarded(self, self._on_instruction),
+                qos,
+                event_callbacks=_quiet_incompatible_qos(),
+            )
         self.create_subscription(
             ExecutorState, cfg.state_topic, guarded(self, self._on_state), STATE_QOS
         )
@@ -182,11 +212,33 @@ class PolicyNode(Node):
         self.runner.on_frame(stamp_to_ns(msg.header.stamp), self._now_ns(), msg)
         self._kick.set()
 
+    def _check_unnorm_key(self, key: str) -> str | None:
+        """Set-time check of ``unnorm_key``: the same rule the policy applies at start-up."""
+        keys = self._unnorm_keys
+        if keys is None or key in keys:
+            return None
+        if not key:
+            if len(keys) <= 1:
+                return None
+            return f"empty, but the policy has {len(keys)} statistics keys; one of {list(keys)}"
+        return f"{key!r} is not one of the policy's statistics keys {list(keys)}"
+
     def _on_instruction(self, msg: String) -> None:
-        change = self.runner.set_instruction(msg.data)
+        text = msg.data
+        if len(text) > MAX_INSTRUCTION_CHARS:
+            self.runner.fail("instructions_refused")
+            paused = self.runner.set_instruction("") == "paused"
+            self.get_logger().warning(
+                f"instruction of {len(text)} characters refused (limit {MAX_INSTRUCTION_CHARS}"
+                f"): {shown_instruction(text)}" + ("; paused" if paused else ""),
+                throttle_duration_sec=1.0,
+            )
+            self._kick.set()
+            return
+        change = self.runner.set_instruction(text)
         episode, _, _ = self.runner.episode
         if change == "new_episode":
-            self.get_logger().info(f"episode {episode}: instruction {msg.data!r}")
+            self.get_logger().info(f"episode {episode}: instruction {shown_instruction(text)}")
         elif change == "paused":
             self.get_logger().info("empty instruction: paused")
         self._kick.set()
@@ -329,12 +381,35 @@ class PolicyNode(Node):
             log.debug(f"dropped the result of episode {job.episode_id} step {job.step}")
 
     def destroy_node(self) -> None:
-        """Stop the worker (waits for a running inference up to 5 s), then the node."""
-        self._stop.set()
-        self._kick.set()
-        self._worker.join(timeout=5.0)
-        self._log_stats()
+        """Stop the worker (waits for a running inference up to 5 s), then the node.
+
+        Safe on a node whose constructor failed part-way (rclpy's context destroys every
+        node it tracks at shutdown, built or not).
+        """
+        worker: threading.Thread | None = getattr(self, "_worker", None)
+        if worker is not None:
+            self._stop.set()
+            self._kick.set()
+            worker.join(timeout=5.0)
+            self._log_stats()
         super().destroy_node()
+
+
+def _known_unnorm_keys(policy: Policy) -> tuple[str, ...] | None:
+    """The policy's statistics keys, or None when it does not say (any key is then allowed)."""
+    try:
+        keys = policy.info().get("unnorm_keys")
+    except Exception:  # a remote server that is not up yet: the server checks each request
+        return None
+    if not isinstance(keys, list | tuple) or not keys:
+        return None
+    return tuple(str(k) for k in keys)
+
+
+def _quiet_incompatible_qos() -> SubscriptionEventCallbacks:
+    """Event callbacks that keep rclpy from warning about the volatile publishers the
+    transient-local instruction subscription cannot match (the volatile one gets them)."""
+    return SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
 
 
 def main(args: list[str] | None = None) -> int:

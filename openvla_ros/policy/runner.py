@@ -68,7 +68,8 @@ POLICY_NODE_PARAMS: tuple[ParamSpec, ...] = (
               min=0.1, max=100.0),
     ParamSpec("mode", ParamType.STR, "non_blocking", "non_blocking: newest frame at up to "
               "control_hz; blocking: next frame only after the executor reports the previous "
-              "action done", choices=("non_blocking", "blocking")),
+              "action done; must equal the executor's control.mode (the launch files set "
+              "both)", choices=("non_blocking", "blocking"), read_only=True),
     ParamSpec("blocking_timeout_s", ParamType.FLOAT, 5.0, "Blocking mode: continue when the "
               "executor has not reported the action done within this time", unit="s",
               min=0.05, max=600.0),

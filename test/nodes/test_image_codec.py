@@ -77,3 +77,34 @@ def test_pil_pixel_limit_is_consistent_with_max_side() -> None:
     assert (rgb == [10, 20, 30]).all()
     assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS <= MAX_PIXELS
     assert MAX_PIXELS == MAX_SIDE_PX * MAX_SIDE_PX
+
+
+def _encoded(mode: str, size: tuple[int, int], fmt: str) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, fmt)
+    return buf.getvalue()
+
+
+def test_small_png_declaring_8192_square_is_refused_before_decoding() -> None:
+    # Issue 11: an 8 kB 1-bit PNG of 8192x8192 took the policy node from 80 to 777 MB.
+    from openvla_ros.image_codec import MAX_COMPRESSED_PIXELS
+
+    bomb = _encoded("1", (8192, 8192), "PNG")
+    assert len(bomb) < 10_000 and MAX_COMPRESSED_PIXELS < 8192 * 8192
+    with pytest.raises(InputError, match="refused before decoding"):
+        compressed_to_rgb("png", bomb)
+    # A 4K UHD frame is the largest that decodes at full size.
+    assert compressed_to_rgb("png", _encoded("1", (3840, 2160), "PNG")).shape == (2160, 3840, 3)
+
+
+def test_oversized_jpeg_decodes_at_a_reduced_dct_scale() -> None:
+    from openvla_ros.image_codec import MAX_COMPRESSED_PIXELS
+
+    rgb = compressed_to_rgb("jpeg", _encoded("RGB", (8000, 6000), "JPEG"))
+    # 8000x6000 = 48 Mpx: 1/2 is still 12 Mpx > 8.3 Mpx, 1/4 fits (2000x1500).
+    assert rgb.shape == (1500, 2000, 3) and rgb.size // 3 <= MAX_COMPRESSED_PIXELS
+    assert rgb.flags.writeable
+    # Normal frames are decoded exactly (the preprocessing sees the camera's pixels).
+    assert compressed_to_rgb("jpeg", _encoded("RGB", (640, 480), "JPEG")).shape == (480, 640, 3)

@@ -290,8 +290,8 @@ def test_parameters_validated_at_set_time(probe, start_policy, spawn) -> None:
     assert ok[0].successful
     bad = probe.set_params("openvla_policy", control_hz=-1.0)
     assert not bad[0].successful and "control_hz" in bad[0].reason
-    bad = probe.set_params("openvla_policy", mode="sometimes")
-    assert not bad[0].successful and "non_blocking" in bad[0].reason
+    bad = probe.set_params("openvla_policy", blocking_timeout_s=0.0)
+    assert not bad[0].successful and "blocking_timeout_s" in bad[0].reason
     ro = probe.set_params("openvla_policy", camera_topic="/other")
     assert not ro[0].successful and "read-only" in ro[0].reason
     assert proc.alive()
