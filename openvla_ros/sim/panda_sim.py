@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from openvla_ros.control import se3
 from openvla_ros.errors import OpenVLARosError
+from openvla_ros.sim.tasks import COLOUR_RGBA, CubeSpec, Scene, SimState
 
 __all__ = [
     "BASE_FRAME",
@@ -56,12 +58,8 @@ _ARM_FORCES = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)
 _FINGER_FORCE = 20.0
 # A 'ready' configuration: elbow up, hand down; IK rest pose (null space) and start state.
 _READY_JOINTS = (0.0, -0.4, 0.0, -2.2, 0.0, 1.8, 0.785)
-_CUBE_COLOURS = (
-    (0.85, 0.15, 0.15, 1.0),  # red
-    (0.15, 0.7, 0.2, 1.0),  # green
-    (0.15, 0.3, 0.9, 1.0),  # blue
-    (0.95, 0.8, 0.1, 1.0),  # yellow
-)
+# Legacy scenes (no task Scene given): the first num_objects of these, placed by the seed.
+_CUBE_COLOURS = ("red", "green", "blue", "yellow")
 
 Vec3 = npt.NDArray[np.float64]
 Quat = npt.NDArray[np.float64]
@@ -113,23 +111,16 @@ def _check_vec(name: str, value: npt.ArrayLike, n: int) -> npt.NDArray[np.float6
 def normalize_quaternion(quat: npt.ArrayLike) -> Quat:
     """Return the unit quaternion ``(x, y, z, w)``; reject zero or non-finite ones."""
     q = _check_vec("quaternion", quat, 4)
-    norm = float(np.linalg.norm(q))
-    if norm < 1e-6:
-        raise SimError("quaternion has zero norm")
-    return q / norm
+    try:
+        return se3.quat_normalize(q)
+    except ValueError as exc:
+        raise SimError(str(exc)) from exc
 
 
 def quat_multiply(a: npt.ArrayLike, b: npt.ArrayLike) -> Quat:
-    """Hamilton product ``a * b`` of ``(x, y, z, w)`` quaternions."""
-    ax, ay, az, aw = (float(v) for v in np.asarray(a, dtype=np.float64).reshape(4))
-    bx, by, bz, bw = (float(v) for v in np.asarray(b, dtype=np.float64).reshape(4))
-    return np.array(
-        [
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        ]
+    """Hamilton product ``a * b`` of ``(x, y, z, w)`` quaternions (:func:`se3.quat_multiply`)."""
+    return se3.quat_multiply(
+        np.asarray(a, dtype=np.float64).reshape(4), np.asarray(b, dtype=np.float64).reshape(4)
     )
 
 
@@ -145,14 +136,7 @@ def quat_from_rotvec(rotvec: npt.ArrayLike) -> Quat:
 
 def quat_to_rotvec(quat: npt.ArrayLike) -> Vec3:
     """Rotation vector (axis * angle, rad, angle in [0, pi]) of a quaternion ``(x, y, z, w)``."""
-    q = normalize_quaternion(quat)
-    if q[3] < 0.0:
-        q = -q  # same rotation; pick the short way round
-    s = float(np.linalg.norm(q[:3]))
-    if s < 1e-12:
-        return np.zeros(3)
-    angle = 2.0 * math.atan2(s, float(q[3]))
-    return q[:3] / s * angle
+    return se3.quat_to_rotvec(normalize_quaternion(quat))
 
 
 class PandaSim:
@@ -164,12 +148,14 @@ class PandaSim:
 
     Args:
         config: scene settings (seed, physics rate, objects, camera).
+        scene: a task scene (:func:`openvla_ros.sim.tasks.sample_scene`) to put on the table
+            instead of ``config.num_objects`` cubes placed by ``config.seed``.
 
     Raises:
         SimError: pybullet is missing or the configuration is invalid.
     """
 
-    def __init__(self, config: SimConfig | None = None) -> None:
+    def __init__(self, config: SimConfig | None = None, scene: Scene | None = None) -> None:
         try:
             import pybullet
             import pybullet_data
@@ -217,8 +203,13 @@ class PandaSim:
         self._damping = [0.01] * 7 + [1.0, 1.0]
 
         self.object_ids: list[int] = []
+        self.object_colours: list[str] = []
         self._object_starts: list[tuple[Sequence[float], Sequence[float]]] = []
-        self._spawn_objects()
+        self.scene: Scene | None = None
+        if scene is None:
+            self._spawn_objects()
+        else:
+            self._spawn_scene(scene)
         self._go_home()
 
     # --- scene --------------------------------------------------------------------------
@@ -230,9 +221,7 @@ class PandaSim:
         raise SimError(f"link {name!r} not found in panda.urdf")  # pragma: no cover
 
     def _spawn_objects(self) -> None:
-        p = self._p
         rng = np.random.default_rng(self.config.seed)
-        half = self.config.cube_size_m / 2.0
         placed: list[npt.NDArray[np.float64]] = []
         for colour in _CUBE_COLOURS[: self.config.num_objects]:
             # Rejection-sample positions on the table in front of the arm, 8 cm apart, so the
@@ -243,29 +232,55 @@ class PandaSim:
                 if far_home and all(np.hypot(*(xy - o)) > 0.08 for o in placed):
                     break
             placed.append(xy)
-            col = p.createCollisionShape(
-                p.GEOM_BOX, halfExtents=[half] * 3, physicsClientId=self._cid
-            )
-            vis = p.createVisualShape(
-                p.GEOM_BOX,
-                halfExtents=[half] * 3,
-                rgbaColor=list(colour),
-                physicsClientId=self._cid,
-            )
             yaw = float(rng.uniform(-math.pi / 4, math.pi / 4))
-            body = p.createMultiBody(
-                0.1,
-                col,
-                vis,
-                [float(xy[0]), float(xy[1]), half],
-                p.getQuaternionFromEuler([0.0, 0.0, yaw]),
-                physicsClientId=self._cid,
+            half = self.config.cube_size_m / 2.0
+            self._create_cube(CubeSpec(colour, (float(xy[0]), float(xy[1]), half), yaw))
+
+    def _spawn_scene(self, scene: Scene) -> None:
+        if abs(scene.cube_size_m - self.config.cube_size_m) > 1e-9:
+            raise SimError(
+                f"scene cubes are {scene.cube_size_m} m but the sim's cube_size_m is "
+                f"{self.config.cube_size_m} m: sample the scene with the sim's size"
             )
-            p.changeDynamics(body, -1, lateralFriction=1.0, physicsClientId=self._cid)
-            self.object_ids.append(body)
-            self._object_starts.append(
-                p.getBasePositionAndOrientation(body, physicsClientId=self._cid)
-            )
+        for cube in scene.cubes:
+            self._create_cube(cube)
+        self.scene = scene
+
+    def _create_cube(self, cube: CubeSpec) -> None:
+        p = self._p
+        half = self.config.cube_size_m / 2.0
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=[half] * 3, physicsClientId=self._cid)
+        vis = p.createVisualShape(
+            p.GEOM_BOX,
+            halfExtents=[half] * 3,
+            rgbaColor=list(COLOUR_RGBA[cube.colour]),
+            physicsClientId=self._cid,
+        )
+        body = p.createMultiBody(
+            0.1,
+            col,
+            vis,
+            list(cube.position),
+            p.getQuaternionFromEuler([0.0, 0.0, cube.yaw]),
+            physicsClientId=self._cid,
+        )
+        p.changeDynamics(body, -1, lateralFriction=1.0, physicsClientId=self._cid)
+        self.object_ids.append(body)
+        self.object_colours.append(cube.colour)
+        self._object_starts.append(p.getBasePositionAndOrientation(body, physicsClientId=self._cid))
+
+    def set_scene(self, scene: Scene) -> None:
+        """Replace the cubes by ``scene``'s and put the arm home (gripper open, twist zero).
+
+        Raises:
+            SimError: the scene's cube size is not this sim's.
+        """
+        for body in self.object_ids:
+            self._p.removeBody(body, physicsClientId=self._cid)
+        self.object_ids, self.object_colours, self._object_starts = [], [], []
+        self.scene = None
+        self._spawn_scene(scene)
+        self._go_home()
 
     def _go_home(self) -> None:
         p = self._p
@@ -446,6 +461,24 @@ class PandaSim:
             for b in self.object_ids
         ]
         return np.array(rows, dtype=np.float64).reshape(-1, 3)
+
+    def task_state(self) -> SimState:
+        """Privileged state for success detectors and the expert: TCP, gripper, cube poses."""
+        p = self._p
+        cubes: dict[str, tuple[float, float, float]] = {}
+        yaws: dict[str, float] = {}
+        for body, colour in zip(self.object_ids, self.object_colours, strict=True):
+            pos, orn = p.getBasePositionAndOrientation(body, physicsClientId=self._cid)
+            cubes[colour] = (float(pos[0]), float(pos[1]), float(pos[2]))
+            yaws[colour] = float(se3.quat_to_rpy(np.asarray(orn, dtype=np.float64))[2])
+        ee = self.ee_pose()[0]
+        return SimState(
+            ee_position=(float(ee[0]), float(ee[1]), float(ee[2])),
+            gripper_opening=self.gripper_opening(),
+            cubes=cubes,
+            cube_yaws=yaws,
+            cube_size_m=self.config.cube_size_m,
+        )
 
     def render(self, width: int = 224, height: int = 224) -> npt.NDArray[np.uint8]:
         """Render the third-person camera: an ``height x width x 3`` uint8 RGB array.
