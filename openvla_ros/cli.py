@@ -23,6 +23,8 @@ SUBCOMMAND_MODULES = (
     "openvla_ros.serving.cli",
     "openvla_ros.bag.cli",
     "openvla_ros.sim.cli",
+    "openvla_ros.data.cli",
+    "openvla_ros.train.cli",
 )
 
 

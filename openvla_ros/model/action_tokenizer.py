@@ -64,6 +64,20 @@ def unnormalize(normalized: npt.NDArray[np.float64], stats: ActionStats) -> npt.
     return np.where(mask, 0.5 * (x + 1.0) * (q99 - q01) + q01, x)
 
 
+def normalize(actions: npt.ArrayLike, stats: ActionStats) -> npt.NDArray[np.float64]:
+    """The training-side inverse of :func:`unnormalize` (OpenVLA's ``BOUNDS_Q99``):
+    x = clip(2 (a - q01) / (q99 - q01 + 1e-8) - 1, -1, 1) where mask, else a unchanged."""
+    a = np.asarray(actions, dtype=np.float64)
+    if a.shape[-1] != stats.action_dim:
+        raise InputError(
+            f"got {a.shape[-1]} action values but the statistics have {stats.action_dim}"
+        )
+    q01 = np.asarray(stats.q01, dtype=np.float64)
+    q99 = np.asarray(stats.q99, dtype=np.float64)
+    mask = np.asarray(stats.mask, dtype=bool)
+    return np.where(mask, np.clip(2.0 * (a - q01) / (q99 - q01 + 1e-8) - 1.0, -1.0, 1.0), a)
+
+
 def resolve_unnorm_key(
     norm_stats: Mapping[str, ActionStats], unnorm_key: str | None, default: str | None = None
 ) -> str:

@@ -1,0 +1,831 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The openvla_ros Authors
+"""The fine-tuning run: checks, memory plan, data, model, loop, validation, checkpoints, export.
+
+Order of work, so a mistake costs seconds rather than hours: options and output directory,
+then the base's config/tokenizer/statistics against the dataset (keys, action dimension,
+instructions), then the memory plan (refused with numbers if it does not fit), and only then
+frames are decoded and weights loaded.
+
+Determinism: every random draw of the data path is a function of (seed, global sample
+position): the epoch permutation and each sample's augmentation generator. With the same
+seed, thread count and device, a run resumed from any checkpoint ends bit-identical to an
+uninterrupted one on CPU (``test/train/test_train_resume.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from openvla_ros.errors import InputError, TrainingError
+from openvla_ros.model.action_tokenizer import ActionTokenizer, normalize
+from openvla_ros.model.config import ActionStats, OpenVLAConfig, load_config, parse_action_stats
+from openvla_ros.model.preprocess import load_processor_spec
+from openvla_ros.model.prompt import PromptTokenizer
+from openvla_ros.train import memory, metrics, state
+from openvla_ros.train.adapters import LoraSettings, apply_lora, set_full_trainable
+from openvla_ros.train.forward import action_forward
+from openvla_ros.train.samples import (
+    DatasetLike,
+    FrameTable,
+    SampleCoder,
+    check_instructions,
+    default_val_episodes,
+    eos_token_id,
+    load_frames,
+    split_episodes,
+)
+from openvla_ros.train.validate import Baselines, evaluate, fit_baselines, format_report
+
+LOG = logging.getLogger(__name__)
+
+TRAINING_DIR = "training"
+ADAPTER_DIR = "adapter"
+#: Options that must be the same when a run is resumed (others, e.g. --steps, may change).
+_RESUME_FIXED = (
+    "full",
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "train_vision",
+    "batch",
+    "grad_accum",
+    "lr",
+    "weight_decay",
+    "max_grad_norm",
+    "image_aug",
+    "seed",
+    "val_episodes",
+    "unnorm_key",
+    "quantize_base",
+    "autocast",
+)
+
+
+@dataclass
+class FinetuneOptions:
+    """Everything ``openvla-ros finetune`` accepts (see docs/finetune.md for each)."""
+
+    base: Path
+    dataset: Path
+    unnorm_key: str
+    out: Path
+    full: bool = False
+    lora_rank: int = 32
+    lora_alpha: float | None = None
+    lora_dropout: float = 0.0
+    quantize_base: str = "none"
+    train_vision: bool = False
+    steps: int = 1000
+    batch: int = 16
+    grad_accum: int = 1
+    lr: float | None = None
+    weight_decay: float = 0.01
+    max_grad_norm: float | None = None
+    image_aug: bool = False
+    val_episodes: int | None = None
+    val_every: int = 250
+    val_frames: int = 256
+    save_every: int = 500
+    keep_checkpoints: int = 1
+    log_every: int = 10
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    save_adapter: bool = False
+    overwrite_key: bool = False
+    threads: int | None = None
+    autocast: str = "auto"
+    grad_checkpointing: bool = False
+    cache_gb: float | None = None
+    save_dtype: str = "auto"
+    max_shard_gb: float = 5.0
+    skip_memory_check: bool = False
+    plan_only: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        """``full``, ``qlora`` or ``lora``."""
+        if self.full:
+            return "full"
+        return "qlora" if self.quantize_base == "4bit" else "lora"
+
+    @property
+    def learning_rate(self) -> float:
+        """--lr, else the official default of the mode (LoRA 5e-4, full 2e-5)."""
+        if self.lr is not None:
+            return self.lr
+        return 2e-5 if self.full else 5e-4
+
+    @property
+    def grad_clip(self) -> float:
+        """--max-grad-norm, else the official default (full 1.0, LoRA none = 0)."""
+        if self.max_grad_norm is not None:
+            return self.max_grad_norm
+        return 1.0 if self.full else 0.0
+
+
+@dataclass
+class FinetuneResult:
+    """What a finished run produced."""
+
+    out: Path
+    adapter: Path | None
+    steps: int
+    rows: list[dict[str, Any]]
+    samples_per_s: float
+    final_val: dict[str, Any] | None
+
+
+def _validate_options(opts: FinetuneOptions) -> None:
+    numbers = {
+        "--steps": opts.steps,
+        "--batch": opts.batch,
+        "--grad-accum": opts.grad_accum,
+        "--val-every": opts.val_every,
+        "--save-every": opts.save_every,
+        "--log-every": opts.log_every,
+        "--val-frames": opts.val_frames,
+    }
+    for name, value in numbers.items():
+        if value < 1:
+            raise TrainingError(f"{name} must be >= 1, got {value}")
+    if opts.quantize_base not in ("none", "4bit"):
+        raise TrainingError(f"--quantize-base must be none or 4bit, got '{opts.quantize_base}'")
+    if opts.full and opts.quantize_base != "none":
+        raise TrainingError(
+            "--quantize-base 4bit is QLoRA: it trains adapters on a frozen 4-bit base and "
+            "cannot be combined with --full"
+        )
+    if opts.autocast not in ("auto", "bf16", "fp16", "off"):
+        raise TrainingError(f"--autocast must be auto, bf16, fp16 or off, got '{opts.autocast}'")
+    if opts.save_dtype not in ("auto", "bf16", "fp32", "fp16"):
+        raise TrainingError(f"--save-dtype must be auto, bf16, fp16 or fp32, not {opts.save_dtype}")
+    if not opts.unnorm_key.strip():
+        raise TrainingError("--unnorm-key must name the dataset (e.g. my_lab_pick_cube)")
+    if not math.isfinite(opts.learning_rate) or opts.learning_rate <= 0:
+        raise TrainingError(f"--lr must be a positive number, got {opts.learning_rate}")
+    if opts.keep_checkpoints < 1:
+        raise TrainingError("--keep-checkpoints must be >= 1")
+
+
+def _resolve_device(opts: FinetuneOptions) -> torch.device:
+    from openvla_ros.errors import PrecisionError
+    from openvla_ros.model.precision import resolve_device
+
+    try:
+        device = resolve_device(opts.device)
+    except PrecisionError as exc:
+        raise TrainingError(str(exc)) from exc
+    if opts.quantize_base == "4bit":
+        if device.type != "cuda":
+            raise TrainingError(
+                "--quantize-base 4bit (QLoRA) needs a CUDA GPU: bitsandbytes' 4-bit training "
+                f"kernels do not run on {device.type}. Train plain LoRA here (drop "
+                "--quantize-base), or run on a GPU machine with bitsandbytes installed"
+            )
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError as exc:
+            raise TrainingError(
+                "--quantize-base 4bit needs bitsandbytes: pip install bitsandbytes==0.50.2"
+            ) from exc
+    return device
+
+
+def _autocast_dtype(opts: FinetuneOptions, device: torch.device) -> torch.dtype | None:
+    if opts.autocast == "off":
+        return None
+    if opts.autocast == "bf16":
+        return torch.bfloat16
+    if opts.autocast == "fp16":
+        return torch.float16
+    # auto: bf16 on CUDA; on CPU fp32 (bench_finetune.py: bf16 autocast is slower for small
+    # models on this CPU, see docs/BENCHMARKS.md).
+    return torch.bfloat16 if device.type == "cuda" else None
+
+
+def _placement(opts: FinetuneOptions, device: torch.device) -> Any:
+    from openvla_ros.model.precision import resolve_placement
+
+    if opts.mode == "qlora":
+        return resolve_placement("int4", device, vision_precision="bf16")
+    if device.type == "cuda" and opts.mode == "lora":
+        # Frozen base weights in bf16 (as the official run); adapters train in fp32.
+        return resolve_placement("bf16", device, vision_precision="bf16")
+    return resolve_placement("fp32", device, vision_precision="fp32")
+
+
+@dataclass
+class _Prepared:
+    cfg: OpenVLAConfig
+    coder: SampleCoder
+    stats_entry: dict[str, Any]
+    prompts: dict[str, list[int]]
+    action_dim: int
+
+
+def _dataset_statistics(dataset: DatasetLike, key: str) -> dict[str, Any]:
+    stats = dataset.dataset_statistics()
+    if key in stats:
+        return dict(stats[key])
+    if len(stats) == 1:
+        (only,) = stats.values()
+        return dict(only)
+    raise TrainingError(
+        f"the dataset's dataset_statistics.json has keys {sorted(stats)}: none is "
+        f"'{key}' and there is more than one; pass one of them as --unnorm-key"
+    )
+
+
+def prepare(opts: FinetuneOptions, dataset: DatasetLike) -> _Prepared:
+    """Check the base against the dataset before any weight is read.
+
+    Raises:
+        TrainingError: unnorm_key already in the base (without --overwrite-key), action
+            dimension mismatch, instructions the tokenizer cannot read.
+        CheckpointError: a broken base.
+    """
+    cfg = load_config(opts.base)
+    base_keys = set(cfg.norm_stats) | set(cfg.raw.get("norm_stats") or {})
+    if opts.unnorm_key in base_keys and not opts.overwrite_key:
+        raise TrainingError(
+            f"unnorm_key '{opts.unnorm_key}' already exists in the base checkpoint "
+            f"({cfg.norm_stats_source}); choose a new name or pass --overwrite-key to replace "
+            "its statistics"
+        )
+    entry = _dataset_statistics(dataset, opts.unnorm_key)
+    parsed = parse_action_stats({opts.unnorm_key: entry}, "dataset_statistics.json")
+    stats: ActionStats = parsed[opts.unnorm_key]
+    base_dims = {s.action_dim for s in cfg.norm_stats.values()} or {stats.action_dim}
+    if stats.action_dim not in base_dims:
+        raise TrainingError(
+            f"the dataset's actions have {stats.action_dim} dimensions but the base predicts "
+            f"{sorted(base_dims)}; OpenVLA bases emit 7 (xyz, rpy, gripper)"
+        )
+    tokenizer = PromptTokenizer.from_dir(opts.base)
+    spec = load_processor_spec(opts.base / "preprocessor_config.json", len(cfg.vision))
+    coder = SampleCoder(
+        spec=spec,
+        tokenizer=tokenizer,
+        action_tokenizer=ActionTokenizer(cfg.action_vocab_size, cfg.n_action_bins),
+        stats=stats,
+        eos_id=eos_token_id(tokenizer),
+    )
+    limit = min(cfg.llm_max_length, int(cfg.llama["max_position_embeddings"]))
+    tasks = list(getattr(dataset, "tasks", []) or [])
+    unk = tokenizer.tokenizer.token_to_id("<unk>")
+    prompts = check_instructions(
+        tasks, tokenizer, unk, limit - cfg.num_patches - stats.action_dim - 1
+    )
+    return _Prepared(cfg, coder, entry, prompts, stats.action_dim)
+
+
+class _Sampler:
+    """Global sample position -> frame index: a fresh seeded permutation per epoch."""
+
+    def __init__(self, frames: npt.NDArray[np.int64], seed: int) -> None:
+        self.frames = frames
+        self.seed = seed
+        self._perms: dict[int, npt.NDArray[np.int64]] = {}
+
+    def __call__(self, position: int) -> int:
+        epoch, offset = divmod(position, len(self.frames))
+        if epoch not in self._perms:
+            self._perms = {
+                epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.frames))
+            }
+        return int(self.frames[self._perms[epoch][offset]])
+
+
+def _aug_generator(seed: int, position: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + position * 7919 + 17) % (2**63))
+
+
+class _Data:
+    """Frames, tokens and batch building for one run."""
+
+    def __init__(
+        self,
+        table: FrameTable,
+        dataset: DatasetLike,
+        prep: _Prepared,
+        device: torch.device,
+    ) -> None:
+        self.table = table
+        self.dataset = dataset
+        self.coder = prep.coder
+        self.device = device
+        self.prompts = {
+            t: prep.prompts.get(t) or prep.coder.prompt_ids(t) for t in table.instructions
+        }
+        self.action_ids = prep.coder.action_ids(table.actions)
+        self.targets = np.clip(normalize(table.actions, prep.coder.stats), -1.0, 1.0)
+
+    def image(self, i: int) -> npt.NDArray[np.uint8]:
+        if self.table.images is not None:
+            return self.table.images[i]
+        return np.asarray(self.dataset.frame(i).image)
+
+    def sequences(self, frames: npt.NDArray[np.int64]) -> list[torch.Tensor]:
+        out = []
+        for i in frames:
+            prompt = self.prompts[self.table.instructions[self.table.instruction_ids[i]]]
+            ids = [*prompt, *self.action_ids[i].tolist(), self.coder.eos_id]
+            out.append(torch.tensor(ids, dtype=torch.long, device=self.device))
+        return out
+
+    def pixels(
+        self, frames: npt.NDArray[np.int64], gens: list[torch.Generator] | None
+    ) -> torch.Tensor:
+        return self.coder.pixels([self.image(int(i)) for i in frames], gens).to(self.device)
+
+    def eval_batch(
+        self, frames: npt.NDArray[np.int64], texts: list[str]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        prompts = [
+            torch.tensor(self.prompts.get(t) or self.coder.prompt_ids(t), device=self.device)
+            for t in texts
+        ]
+        return self.pixels(frames, None), prompts
+
+
+def _fingerprint(table: FrameTable, train_eps: list[int], val_eps: list[int]) -> dict[str, Any]:
+    return {
+        "frames": table.num_frames,
+        "episodes": sorted({int(e) for e in table.episodes}),
+        "instructions": table.instructions,
+        "action_sum": float(np.round(table.actions.sum(), 6)),
+        "train_episodes": train_eps,
+        "val_episodes": val_eps,
+    }
+
+
+def _prepare_out(opts: FinetuneOptions) -> Path:
+    out = opts.out
+    training = out / TRAINING_DIR
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out} exists and is not a directory")
+    if not opts.resume and out.is_dir() and any(out.iterdir()):
+        hint = (
+            "it holds a training run: pass --resume to continue it"
+            if (training / "run.json").is_file()
+            else "choose a new or empty directory"
+        )
+        raise TrainingError(f"--out {out} is not empty; {hint}")
+    training.mkdir(parents=True, exist_ok=True)
+    return training
+
+
+def _check_resume_options(opts: FinetuneOptions, saved: dict[str, Any]) -> None:
+    now = _options_dict(opts)
+    changed = [k for k in _RESUME_FIXED if saved.get(k) != now.get(k)]
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise TrainingError(
+            f"--resume with different settings than the run in {opts.out} ({details}); "
+            "resume with the original options or start a new --out"
+        )
+
+
+def _options_dict(opts: FinetuneOptions) -> dict[str, Any]:
+    data = asdict(opts)
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items() if k != "extra"}
+
+
+@contextlib.contextmanager
+def _no_autocast() -> Iterator[None]:
+    yield
+
+
+def _autocast_factory(device: torch.device, dtype: torch.dtype | None) -> Callable[[], Any]:
+    if dtype is None:
+        return _no_autocast
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+def _configure_threads(opts: FinetuneOptions) -> None:
+    if opts.threads is not None:
+        if opts.threads < 1:
+            raise TrainingError("--threads must be >= 1")
+        torch.set_num_threads(opts.threads)
+
+
+def _plan(
+    opts: FinetuneOptions, prep: _Prepared, dataset: DatasetLike, device: torch.device
+) -> memory.MemoryPlan:
+    prompt_tokens = max((len(p) for p in prep.prompts.values()), default=48)
+    side = prep.coder.spec.size
+    cache = dataset.num_frames * side * side * 3
+    budget = _cache_budget(opts, device)
+    weight_bytes = 2.0 if (device.type == "cuda" and opts.mode == "lora") else 4.0
+    act_bytes = 2.0 if _autocast_dtype(opts, device) is not None else 4.0
+    return memory.plan_memory(
+        prep.cfg,
+        mode=opts.mode,
+        batch=opts.batch,
+        prompt_tokens=prompt_tokens,
+        action_dim=prep.action_dim,
+        lora_rank=opts.lora_rank,
+        train_vision=opts.train_vision or not opts.full,
+        weight_bytes=weight_bytes,
+        activation_bytes=act_bytes,
+        grad_checkpointing=opts.grad_checkpointing,
+        image_cache_bytes=cache if cache <= budget else 0.0,
+        device=str(device),
+    )
+
+
+def _cache_budget(opts: FinetuneOptions, device: torch.device) -> float:
+    if opts.cache_gb is not None:
+        return opts.cache_gb * memory.GB
+    return 0.5 * memory.available_memory(torch.device("cpu"))
+
+
+def _load_model(opts: FinetuneOptions, prep: _Prepared, device: torch.device) -> tuple[Any, Any]:
+    """The network with the right parameters trainable; (network, peft wrapper or None)."""
+    from openvla_ros.model.checkpoint import load_network
+
+    net = load_network(opts.base, prep.cfg, _placement(opts, device))
+    torch.manual_seed(opts.seed)  # the LoRA init draws from the global generator
+    peft_model = None
+    if opts.full:
+        set_full_trainable(net, opts.train_vision)
+    else:
+        if opts.mode == "qlora":
+            from peft import prepare_model_for_kbit_training
+
+            prepare_model_for_kbit_training(net, use_gradient_checkpointing=False)
+        settings = LoraSettings(opts.lora_rank, opts.lora_alpha, opts.lora_dropout, True)
+        peft_model = apply_lora(net, settings)
+        for name, p in net.named_parameters():
+            if p.requires_grad and p.dtype != torch.float32:
+                p.data = p.data.float()  # adapters train in fp32 on a bf16 / 4-bit base
+            del name
+    if opts.grad_checkpointing:
+        net.language_model.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+    net.train()
+    return net, peft_model
+
+
+def run_finetune(
+    opts: FinetuneOptions,
+    dataset: DatasetLike | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> FinetuneResult | memory.MemoryPlan:
+    """Run (or resume) a fine-tune; returns the result, or the plan with ``plan_only``.
+
+    Raises:
+        TrainingError: any refusal (with what to do), NaN loss, failed save.
+    """
+    say = echo or (lambda text: print(text, file=sys.stderr, flush=True))
+    _validate_options(opts)
+    _configure_threads(opts)
+    device = _resolve_device(opts)
+    if dataset is None:
+        from openvla_ros.data.lerobot import DemoDataset
+        from openvla_ros.errors import DatasetError
+
+        try:
+            dataset = DemoDataset(opts.dataset)
+        except DatasetError as exc:
+            raise TrainingError(f"cannot read --dataset {opts.dataset}: {exc}") from exc
+    prep = prepare(opts, dataset)
+    plan = _plan(opts, prep, dataset, device)
+    available = memory.available_memory(device)
+    say(plan.format(available))
+    if opts.plan_only:
+        return plan
+    if not opts.skip_memory_check:
+        memory.check_fits(plan, available)
+    training = _prepare_out(opts)
+    return _Run(opts, dataset, prep, device, training, say).run()
+
+
+class _Run:
+    """One training run's state (kept small: the loop lives in :meth:`run`)."""
+
+    def __init__(
+        self,
+        opts: FinetuneOptions,
+        dataset: DatasetLike,
+        prep: _Prepared,
+        device: torch.device,
+        training: Path,
+        say: Callable[[str], None],
+    ) -> None:
+        self.opts = opts
+        self.prep = prep
+        self.device = device
+        self.training = training
+        self.say = say
+        start = time.perf_counter()
+        side = prep.coder.spec.size
+        table = load_frames(
+            dataset,
+            prep.coder.spec,
+            action_dim=prep.action_dim,
+            cache_budget_bytes=int(_cache_budget(opts, device)),
+        )
+        unknown = [t for t in table.instructions if t not in prep.prompts]
+        if unknown:  # a reader without a task list: check the instructions now
+            limit = min(prep.cfg.llm_max_length, int(prep.cfg.llama["max_position_embeddings"]))
+            prep.prompts.update(
+                check_instructions(
+                    unknown,
+                    prep.coder.tokenizer,
+                    prep.coder.tokenizer.tokenizer.token_to_id("<unk>"),
+                    limit - prep.cfg.num_patches - prep.action_dim - 1,
+                )
+            )
+        say(
+            f"decoded {table.num_frames} frames ({table.image_hw[1]}x{table.image_hw[0]} px, "
+            f"{len(table.instructions)} instruction(s)) in {time.perf_counter() - start:.1f} s"
+            + (
+                f"; cache {table.num_frames * side * side * 3 / 1e6:.0f} MB"
+                if table.images is not None
+                else ""
+            )
+        )
+        episodes = sorted({int(e) for e in table.episodes})
+        n_val = (
+            opts.val_episodes
+            if opts.val_episodes is not None
+            else default_val_episodes(len(episodes))
+        )
+        self.train_eps, self.val_eps = split_episodes(episodes, n_val, opts.seed)
+        self.data = _Data(table, dataset, prep, device)
+        is_train = np.isin(table.episodes, self.train_eps)
+        self.train_frames = np.flatnonzero(is_train).astype(np.int64)
+        val_all = np.flatnonzero(~is_train).astype(np.int64)
+        if len(val_all) > opts.val_frames:
+            pick = np.linspace(0, len(val_all) - 1, opts.val_frames).round().astype(np.int64)
+            val_all = val_all[np.unique(pick)]
+        self.val_frames = val_all
+        self.baselines: Baselines = fit_baselines(
+            self.data.targets[self.train_frames], table.frame_index[self.train_frames]
+        )
+        if not self.val_eps:
+            say(
+                "warning: no held-out episodes (--val-episodes 0 or fewer than 5 episodes): "
+                "only training metrics, which flatter; hold out episodes to see real error"
+            )
+        self.fingerprint = _fingerprint(table, self.train_eps, self.val_eps)
+        self.autocast = _autocast_factory(device, _autocast_dtype(opts, device))
+        self.sampler = _Sampler(self.train_frames, opts.seed)
+        self.net, self.peft_model = _load_model(opts, prep, device)
+        self.named = [(n, p) for n, p in self.net.named_parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            [p for _, p in self.named],
+            lr=opts.learning_rate,
+            weight_decay=opts.weight_decay,
+            foreach=device.type == "cuda",
+        )
+        self.rows: list[dict[str, Any]] = []
+        self.step = 0
+        self.last_checkpoint: Path | None = None
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def _params(self) -> dict[str, torch.Tensor]:
+        return {n: p.data for n, p in self.named}
+
+    def _save(self) -> None:
+        path = state.save_checkpoint(
+            self.training / "checkpoints",
+            self.step,
+            self._params(),
+            self.optimizer,
+            {"rows": self.rows, "fingerprint": self.fingerprint},
+            keep=self.opts.keep_checkpoints,
+        )
+        self.last_checkpoint = path
+
+    def _resume_or_start(self) -> None:
+        run_file = self.training / "run.json"
+        options = _options_dict(self.opts)
+        if self.opts.resume and run_file.is_file():
+            saved = json.loads(run_file.read_text(encoding="utf-8"))
+            _check_resume_options(self.opts, saved["options"])
+            if saved["fingerprint"] != self.fingerprint:
+                raise TrainingError(
+                    "--resume: the dataset differs from the one this run started on (frames, "
+                    "episodes, instructions or actions changed); start a new --out"
+                )
+        state.write_atomic_text(
+            run_file, json.dumps({"options": options, "fingerprint": self.fingerprint}, indent=2)
+        )
+        latest = state.latest_checkpoint(self.training / "checkpoints")
+        if self.opts.resume and latest is not None:
+            resumed = state.load_checkpoint(latest, self._params(), self.optimizer)
+            self.step, self.rows = resumed.step, resumed.rows
+            self.last_checkpoint = latest
+            self.say(f"resumed from {latest} (step {self.step})")
+        elif self.opts.resume:
+            self.say("--resume: no checkpoint yet, starting from step 0")
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _micro_batch(self, step: int, micro: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        first = (step * self.opts.grad_accum + micro) * self.opts.batch
+        positions = range(first, first + self.opts.batch)
+        frames = np.asarray([self.sampler(p) for p in positions], dtype=np.int64)
+        gens = (
+            [_aug_generator(self.opts.seed, p) for p in positions] if self.opts.image_aug else None
+        )
+        return self.data.pixels(frames, gens), self.data.sequences(frames)
+
+    def _train_step(self) -> dict[str, Any]:
+        opts = self.opts
+        self.optimizer.zero_grad(set_to_none=True)
+        total_loss, hits, token_hits, count = 0.0, 0, 0, 0
+        dim = self.prep.action_dim
+        l1 = 0.0
+        decode = self.prep.coder.action_tokenizer.decode
+        for micro in range(opts.grad_accum):
+            pixels, seqs = self._micro_batch(self.step, micro)
+            with self.autocast():
+                out = action_forward(self.net, pixels, seqs, dim + 1)
+            loss = out.loss
+            if not bool(torch.isfinite(loss)):
+                self._nan_stop(f"the loss is {float(loss)}")
+            (loss / opts.grad_accum).backward()
+            total_loss += float(loss.detach())
+            match = out.predictions == out.labels
+            hits += int(match[:, :dim].sum())
+            token_hits += int(match.sum())
+            count += len(seqs)
+            pred = decode(out.predictions[:, :dim].cpu().numpy())
+            true = decode(out.labels[:, :dim].cpu().numpy())
+            l1 += float(np.abs(pred - true).sum())
+        params = [p for _, p in self.named]
+        clip = opts.grad_clip if opts.grad_clip > 0 else float("inf")
+        norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+        if not math.isfinite(norm):
+            self._nan_stop(f"the gradient norm is {norm}")
+        self.optimizer.step()
+        return {
+            "loss": total_loss / opts.grad_accum,
+            "action_accuracy": hits / (count * dim),
+            "token_accuracy": token_hits / (count * (dim + 1)),
+            "l1": l1 / (count * dim),
+            "grad_norm": norm,
+            "lr": opts.learning_rate,
+        }
+
+    def _nan_stop(self, what: str) -> None:
+        where = (
+            f"the last good checkpoint is {self.last_checkpoint}"
+            if self.last_checkpoint is not None
+            else "no checkpoint was written yet"
+        )
+        raise TrainingError(
+            f"training stopped at step {self.step + 1}: {what}. {where} (nothing newer was "
+            f"saved). Lower --lr (now {self.opts.learning_rate:g}), set --max-grad-norm, or "
+            "check the dataset's actions and statistics, then rerun with --resume"
+        )
+
+    def _validate(self) -> dict[str, Any] | None:
+        if not len(self.val_frames):
+            return None
+        row = evaluate(
+            self.net,
+            self.prep.coder,
+            self.data.table,
+            self.val_frames,
+            self.data.targets[self.val_frames],
+            self.baselines,
+            self.data.eval_batch,
+            self.data.sequences,
+            self.opts.batch,
+            self.autocast,
+        )
+        row.update({"step": self.step, "split": "val"})
+        self.say(format_report(row, self.prep.action_dim))
+        return row
+
+    def _write_metrics(self) -> None:
+        metrics.write_csv(self.training / "metrics.csv", self.rows, self.prep.action_dim)
+        try:
+            metrics.plot(self.training / "metrics.png", self.rows)
+        except Exception as exc:  # a plot must never stop a run
+            LOG.warning("metrics plot failed: %s", exc)
+
+    def run(self) -> FinetuneResult:
+        """Train to ``--steps`` (from the last checkpoint with --resume), validate, export."""
+        opts = self.opts
+        self._resume_or_start()
+        self.say(
+            f"training {opts.mode} on {len(self.train_frames)} frames of "
+            f"{len(self.train_eps)} episodes (held out: {len(self.val_eps)} episodes, "
+            f"{len(self.val_frames)} frames) for {opts.steps} steps of "
+            f"{opts.batch} x {opts.grad_accum} on {self.device}"
+        )
+        started = time.perf_counter()
+        window_start, window_samples = started, 0
+        samples_per_s = 0.0
+        first_step = self.step
+        while self.step < opts.steps:
+            row = self._train_step()
+            self.step += 1
+            window_samples += opts.batch * opts.grad_accum
+            if self.step % opts.log_every == 0 or self.step == opts.steps:
+                now = time.perf_counter()
+                samples_per_s = window_samples / max(now - window_start, 1e-9)
+                window_start, window_samples = now, 0
+                row.update(
+                    step=self.step,
+                    split="train",
+                    samples_per_s=samples_per_s,
+                    elapsed_s=now - started,
+                )
+                self.rows.append(row)
+                eta = (opts.steps - self.step) * opts.batch * opts.grad_accum / samples_per_s
+                self.say(
+                    f"step {self.step}/{opts.steps} loss {row['loss']:.4f} "
+                    f"acc {row['action_accuracy']:.3f} l1 {row['l1']:.4f} "
+                    f"{samples_per_s:.1f} samples/s eta {eta:.0f} s"
+                )
+            if self.step % opts.val_every == 0 or self.step == opts.steps:
+                val = self._validate()
+                if val is not None:
+                    self.rows.append(val)
+            if self.step % opts.save_every == 0 or self.step == opts.steps:
+                self._write_metrics()
+                self._save()
+        self._write_metrics()
+        done = self.step - first_step
+        if done:
+            rate = done * opts.batch * opts.grad_accum / max(time.perf_counter() - started, 1e-9)
+            self.say(f"trained {done} steps at {rate:.1f} samples/s")
+            samples_per_s = rate
+        final_val = next((r for r in reversed(self.rows) if r.get("split") == "val"), None)
+        adapter = self._export(final_val)
+        return FinetuneResult(opts.out, adapter, self.step, self.rows, samples_per_s, final_val)
+
+    def _export(self, final_val: dict[str, Any] | None) -> Path | None:
+        from openvla_ros.train.export import export_checkpoint, stored_dtype
+
+        opts = self.opts
+        adapter = None
+        if self.peft_model is not None and opts.save_adapter:
+            adapter = opts.out / ADAPTER_DIR
+            self.peft_model.save_pretrained(str(adapter))
+            (adapter / "README.md").unlink(missing_ok=True)
+            stats = {opts.unnorm_key: self.prep.stats_entry}
+            (adapter / "dataset_statistics.json").write_text(json.dumps(stats, indent=2) + "\n")
+        if self.peft_model is not None:
+            if opts.mode == "qlora":
+                self.say(
+                    "QLoRA: the merged checkpoint is written from the de-quantised base + "
+                    "adapters in bf16"
+                )
+            net = self.peft_model.merge_and_unload()
+        else:
+            net = self.net
+        dtype = {
+            "bf16": torch.bfloat16,
+            "fp16": torch.float16,
+            "fp32": torch.float32,
+        }.get(opts.save_dtype) or stored_dtype(opts.base)
+        info = {
+            "base": str(opts.base),
+            "dataset": str(opts.dataset),
+            "mode": opts.mode,
+            "steps": self.step,
+            "options": _options_dict(opts),
+            "final_val": final_val,
+        }
+        export_checkpoint(
+            net.state_dict(),
+            opts.base,
+            opts.out,
+            unnorm_key=opts.unnorm_key,
+            statistics=self.prep.stats_entry,
+            dtype=dtype,
+            max_shard_bytes=int(opts.max_shard_gb * memory.GB),
+            info=info,
+        )
+        self.say(f"wrote the fine-tuned checkpoint to {opts.out} ({opts.unnorm_key})")
+        return adapter
+
+
+def options_error(exc: InputError) -> TrainingError:
+    """An InputError from the model layer, as a training refusal."""
+    return TrainingError(str(exc))
