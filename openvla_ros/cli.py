@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "openvla_ros.bag.cli",
     "openvla_ros.sim.cli",
     "openvla_ros.data.cli",
+    "openvla_ros.data.cli",
     "openvla_ros.train.cli",
 )
 

@@ -5,8 +5,15 @@
 Commands in (the executor's outputs): ``/openvla/target_pose`` (PoseStamped),
 ``/openvla/target_twist`` (TwistStamped), ``/openvla/gripper_command`` (Float64, 0 = closed ..
 1 = open). Observations out: ``/camera/image_raw`` (rgb8 Image, sensor-data QoS) at
-``camera_hz`` and ``/openvla/ee_pose`` (PoseStamped, best effort) at ``pose_hz``. Service
+``camera_hz``, ``/openvla/ee_pose`` (PoseStamped, best effort) and ``/joint_states``
+(JointState: 7 arm joints + 2 fingers, as franka_ros2 names them) at ``pose_hz``. Service
 ``~/reset`` puts the arm home and the cubes back.
+
+Tasks (``task`` parameter, :mod:`openvla_ros.sim.tasks`): the scene is drawn from
+``scene_seed``; ``~/reset_scene`` (Trigger) puts the arm home and draws the next seed's scene,
+answering JSON ``{task, seed, instruction, ...}``; ``~/task_state`` (String, JSON) reports the
+privileged state at the camera rate: objects, success (now and latched since the last reset),
+the reached colour and the step, so an eval harness scores from simulator state.
 
 ``real_time:=true`` steps the physics by the wall time elapsed; ``false`` steps as fast as the
 CPU allows and publishes ``/clock`` with the simulated time (launch the other nodes with
@@ -16,6 +23,7 @@ counted, throttled warning; nothing a publisher sends can stop the node.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -27,8 +35,8 @@ from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
-from std_msgs.msg import Float64
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float64, String
 from std_srvs.srv import Trigger
 
 from openvla_ros.image_codec import rgb_to_image_fields
@@ -42,7 +50,15 @@ from openvla_ros.nodes.common import (
     run_node,
 )
 from openvla_ros.paramspec import ParamSpec, ParamType
-from openvla_ros.sim.panda_sim import BASE_FRAME, PandaSim, SimConfig, SimError
+from openvla_ros.sim.panda_sim import (
+    ARM_JOINT_NAMES,
+    BASE_FRAME,
+    FINGER_JOINT_NAMES,
+    PandaSim,
+    SimConfig,
+    SimError,
+)
+from openvla_ros.sim.tasks import Scene, is_success, reached_object, sample_scene, task_names
 
 NODE_NAME = "sim_arm"
 
@@ -73,6 +89,14 @@ SIM_ARM_PARAMS: list[ParamSpec] = [
               "as this frame).", read_only=True),
     ParamSpec("camera_frame", _S, "sim_camera_optical_frame", "frame_id of camera images.",
               read_only=True),
+    ParamSpec("task", _S, "",
+              "Task scene (openvla_ros.sim.tasks): reach_cube, reach_colour, pick_colour; '' "
+              "keeps the plain num_objects scene placed by seed.",
+              choices=("", *task_names()), read_only=True),
+    ParamSpec("scene_seed", _I, 0, "Seed of the first task scene; each ~/reset_scene draws "
+              "the next seed's scene.", min=0, max=2**31 - 1, read_only=True),
+    ParamSpec("cube_size_m", _F, SimConfig().cube_size_m, "Cube edge length.", unit="m",
+              min=0.01, max=0.07, read_only=True),
     ParamSpec("twist_timeout_s", _F, 0.5,
               "A twist older than this is replaced by zero, as MoveIt Servo halts without a "
               "command stream (0 disables).", unit="s", min=0.0, max=10.0),
@@ -91,13 +115,20 @@ class SimArmNode(Node):
         self._params = values
         self.add_post_set_parameters_callback(self._on_parameters_set)
 
-        self.sim = PandaSim(
-            SimConfig(
-                seed=values["seed"],
-                physics_hz=values["physics_hz"],
-                num_objects=values["num_objects"],
-            )
+        config = SimConfig(
+            seed=values["seed"],
+            physics_hz=values["physics_hz"],
+            num_objects=values["num_objects"],
+            cube_size_m=values["cube_size_m"],
         )
+        self._task: str = values["task"]
+        self._scene_seed: int = values["scene_seed"]
+        self._scene: Scene | None = None
+        if self._task:
+            self._scene = sample_scene(self._task, self._scene_seed, config.cube_size_m)
+        self.sim = PandaSim(config, scene=self._scene)
+        self._succeeded = False
+        self._task_step = 0
         self._base_frame: str = values["base_frame"]
         self._camera_frame: str = values["camera_frame"]
         self._width: int = values["image_width"]
@@ -116,8 +147,11 @@ class SimArmNode(Node):
         self.create_subscription(Float64, "/openvla/gripper_command", self._on_gripper, COMMAND_QOS)
         self._pose_pub = self.create_publisher(PoseStamped, "/openvla/ee_pose", POSE_QOS)
         self._image_pub = self.create_publisher(Image, "/camera/image_raw", SENSOR_QOS)
+        self._joints_pub = self.create_publisher(JointState, "/joint_states", POSE_QOS)
+        self._task_pub = self.create_publisher(String, "~/task_state", 10)
         self._clock_pub = None if self._real_time else self.create_publisher(Clock, "/clock", 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(Trigger, "~/reset_scene", self._on_reset_scene)
 
         self._last_wall = time.monotonic()
         # Real time: tick at the pose rate and step by the wall time elapsed (a slow render
@@ -193,6 +227,27 @@ class SimArmNode(Node):
         self._twist_stamp_s = None
         response.success = True
         response.message = "arm home, gripper open, cubes back at their seeded places"
+        self._succeeded, self._task_step = False, 0
+        return response
+
+    def _on_reset_scene(
+        self, request: Trigger.Request, response: Trigger.Response
+    ) -> Trigger.Response:
+        del request
+        if not self._task:
+            response.success = False
+            response.message = json.dumps(
+                {"error": "no task: start sim_arm with task:=reach_cube|reach_colour|pick_colour"}
+            )
+            return response
+        self._scene_seed += 1
+        self._scene = sample_scene(self._task, self._scene_seed, self.sim.config.cube_size_m)
+        self.sim.set_scene(self._scene)
+        self._twist_stamp_s = None
+        self._succeeded, self._task_step = False, 0
+        response.success = True
+        response.message = json.dumps(self._scene.to_dict())
+        self.get_logger().info(f"new scene: seed {self._scene_seed}: {self._scene.instruction}")
         return response
 
     # --- stepping ---------------------------------------------------------------------
@@ -225,12 +280,14 @@ class SimArmNode(Node):
         if self._clock_pub is not None:
             self._clock_pub.publish(Clock(clock=ns_to_stamp(round(self.sim.time_s * 1e9))))
         self._publish_pose()
+        self._publish_joints()
         if self.sim.time_s + 1e-9 >= self._next_camera_s:
             # Schedule from the previous due time so the average rate is exact.
             self._next_camera_s = max(
                 self._next_camera_s + self._camera_period, self.sim.time_s - self._camera_period
             )
             self._publish_image()
+            self._publish_task_state()
 
     def _publish_pose(self) -> None:
         pos, quat = self.sim.ee_pose()
@@ -241,6 +298,37 @@ class SimArmNode(Node):
         o = msg.pose.orientation
         o.x, o.y, o.z, o.w = (float(v) for v in quat)
         self._pose_pub.publish(msg)
+
+    def _publish_joints(self) -> None:
+        msg = JointState()
+        msg.header.stamp = self._now_stamp()
+        msg.name = [*ARM_JOINT_NAMES, *FINGER_JOINT_NAMES]
+        msg.position = [*map(float, self.sim.joint_positions()),
+                        *map(float, self.sim.finger_positions())]  # fmt: skip
+        self._joints_pub.publish(msg)
+
+    def _publish_task_state(self) -> None:
+        if self._scene is None:
+            return
+        state = self.sim.task_state()
+        success = is_success(self._scene, state)
+        self._succeeded = self._succeeded or success
+        self._task_step += 1
+        payload = {
+            **self._scene.to_dict(),
+            "stamp": self.sim.time_s,
+            "step": self._task_step,
+            "success": success,
+            "succeeded": self._succeeded,
+            "reached": reached_object(state),
+            "ee_position": list(state.ee_position),
+            "gripper_opening": state.gripper_opening,
+            "objects": [
+                {"colour": c, "position": list(p), "yaw": state.cube_yaws.get(c, 0.0)}
+                for c, p in state.cubes.items()
+            ],
+        }
+        self._task_pub.publish(String(data=json.dumps(payload)))
 
     def _publish_image(self) -> None:
         # The stamp is taken at render time: it is the capture time the policy's DeltaAction

@@ -26,8 +26,11 @@ from openvla_ros.errors import OpenVLARosError
 from openvla_ros.sim.tasks import COLOUR_RGBA, CubeSpec, Scene, SimState
 
 __all__ = [
+    "ARM_JOINT_NAMES",
     "BASE_FRAME",
     "EE_LINK",
+    "FINGER_JOINT_NAMES",
+    "FINGER_OPEN_M",
     "HOME_POSITION",
     "HOME_QUATERNION",
     "REACH_MAX",
@@ -49,6 +52,11 @@ HOME_QUATERNION = (1.0, 0.0, 0.0, 0.0)
 REACH_MIN = (0.05, -0.75, 0.0)
 REACH_MAX = (0.85, 0.75, 0.9)
 
+#: Joint names as panda.urdf (and franka_ros2's joint_states) spell them.
+ARM_JOINT_NAMES = tuple(f"panda_joint{i}" for i in range(1, 8))
+FINGER_JOINT_NAMES = ("panda_finger_joint1", "panda_finger_joint2")
+#: Finger joint position when fully open (m, each finger).
+FINGER_OPEN_M = 0.04
 _ARM_JOINTS = tuple(range(7))
 _FINGER_JOINTS = (9, 10)
 _FINGER_MAX_M = 0.04  # each finger travels 0..4 cm (URDF limit): 8 cm total opening
@@ -444,6 +452,15 @@ class PandaSim:
             for j in _FINGER_JOINTS
         ]
         return float(np.clip(np.mean(widths) / _FINGER_MAX_M, 0.0, 1.0))
+
+    def finger_positions(self) -> npt.NDArray[np.float64]:
+        """The two finger joint positions (m, 0 = closed .. 0.04 = open each)."""
+        return np.array(
+            [
+                self._p.getJointState(self._robot, j, physicsClientId=self._cid)[0]
+                for j in _FINGER_JOINTS
+            ]
+        )
 
     def joint_positions(self) -> npt.NDArray[np.float64]:
         """The 7 arm joint angles (rad)."""

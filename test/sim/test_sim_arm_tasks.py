@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The openvla_ros Authors
+"""sim_arm task mode over DDS: ~/reset_scene draws the next seed's scene, ~/task_state reports
+it from simulator state, /joint_states carries the fingers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (run scripts/setup_env.sh)")
+pytest.importorskip("pybullet", reason="pybullet not installed")
+
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from openvla_ros.sim.tasks import sample_scene  # noqa: E402
+from test.conftest import wait_for  # noqa: E402
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_reset_scene_and_task_state(spawn) -> None:
+    proc = spawn(
+        ["-m", "openvla_ros.nodes.sim_arm_node", "--ros-args", "-p", "task:=reach_colour",
+         "-p", "scene_seed:=3", "-p", "camera_hz:=5.0", "-p", "real_time:=false"],
+        name="sim_arm",
+    )  # fmt: skip
+    rclpy.init()
+    node = rclpy.create_node("sim_arm_tasks_test")
+    states: list[dict] = []
+    joints: list[JointState] = []
+    try:
+        node.create_subscription(String, "/sim_arm/task_state",
+                                 lambda m: states.append(json.loads(m.data)), 10)  # fmt: skip
+        node.create_subscription(
+            JointState,
+            "/joint_states",
+            joints.append,
+            QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT),
+        )
+        client = node.create_client(Trigger, "/sim_arm/reset_scene")
+
+        def spin() -> None:
+            rclpy.spin_once(node, timeout_sec=0.05)
+
+        assert wait_for(lambda: len(states) >= 2 and joints, 30.0, spin=spin), proc.output()
+        first = states[-1]
+        expected = sample_scene("reach_colour", 3)
+        assert (first["seed"], first["instruction"]) == (3, expected.instruction)
+        assert first["success"] is False and first["reached"] is None
+        got = {o["colour"]: o["position"] for o in first["objects"]}
+        for cube in expected.cubes:
+            np.testing.assert_allclose(got[cube.colour], cube.position, atol=3e-3)
+        assert joints[-1].name[-2:] == ["panda_finger_joint1", "panda_finger_joint2"]
+        assert joints[-1].position[-1] == pytest.approx(0.04, abs=2e-3)  # open
+
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(Trigger.Request())
+        assert wait_for(future.done, 10.0, spin=spin)
+        answer = future.result()
+        assert answer.success, answer.message
+        reply = json.loads(answer.message)
+        assert (reply["task"], reply["seed"]) == ("reach_colour", 4)
+        assert reply["instruction"] == sample_scene("reach_colour", 4).instruction
+        states.clear()
+        assert wait_for(lambda: len(states) >= 2, 20.0, spin=spin)
+        assert states[-1]["seed"] == 4 and states[-1]["step"] >= 1
+        assert proc.alive()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
