@@ -32,6 +32,8 @@ LOG = logging.getLogger(__name__)
 TOKEN_ENV = "OPENVLA_ROS_TOKEN"
 #: Retry-After values above this are not honoured: the robot would rather fail and hold.
 MAX_RETRY_AFTER_S = 5.0
+#: Accepted ``transport`` values of :class:`RemotePolicy`.
+TRANSPORTS = ("auto", "json", "raw", "png", "jpeg")
 
 
 class RemoteInputError(InputError, RemotePolicyError):
@@ -57,6 +59,10 @@ class RemotePolicy:
             to :data:`MAX_RETRY_AFTER_S`.
         unnorm_key: default statistics key when ``predict`` gets none.
         max_image_side: frames with a longer side are refused here, before any upload.
+        transport: how frames travel. ``auto`` (default): json_numpy on the first request,
+            then the raw binary form as soon as the server offers it
+            (``X-OpenVLA-Binary-Formats``); ``json``: always json_numpy; ``raw`` / ``png`` /
+            ``jpeg``: always that binary form (``jpeg`` is lossy: actions may differ).
     """
 
     def __init__(
@@ -70,9 +76,15 @@ class RemotePolicy:
         backoff_s: float = 0.1,
         unnorm_key: str | None = None,
         max_image_side: int = wire.DEFAULT_MAX_IMAGE_SIDE,
+        transport: str = "auto",
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {url!r}")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {list(TRANSPORTS)}, got {transport!r}")
+        self.transport = transport
+        #: Binary formats the server offered on its last /v1/act answer (None: not seen yet).
+        self.server_formats: tuple[str, ...] | None = None
         if timeout_s <= 0 or connect_timeout_s <= 0 or retries < 0 or backoff_s < 0:
             raise ValueError("timeouts must be > 0, retries and backoff_s >= 0")
         self.url = url.rstrip("/")
@@ -108,9 +120,16 @@ class RemotePolicy:
             session.close()
             self._local.session = None
 
-    def _request(self, method: str, path: str, body: bytes | None = None) -> requests.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
         """One request with bounded retries on connection errors and 503."""
         url = self.url + path
+        headers = {**self._headers, **headers} if headers else self._headers
         attempt = 0
         while True:
             wait_s = self.backoff_s * (2**attempt)
@@ -119,7 +138,7 @@ class RemotePolicy:
                     method,
                     url,
                     data=body,
-                    headers=self._headers,
+                    headers=headers,
                     timeout=(self.connect_timeout_s, self.timeout_s),
                 )
             except requests.exceptions.ReadTimeout:
@@ -179,8 +198,7 @@ class RemotePolicy:
         image = wire.validate_image(image, self.max_image_side)
         instruction = wire.validate_instruction(instruction)
         key = wire.validate_unnorm_key(unnorm_key if unnorm_key is not None else self.unnorm_key)
-        body = wire.encode_act_request(image, instruction, key).encode()
-        response = self._request("POST", "/v1/act", body)
+        response = self._post_act(image, instruction, key)
         self._raise_for_status(response)
         result = _parse_result(response)
         timings = dict(result.timings_ms)
@@ -192,6 +210,39 @@ class RemotePolicy:
             unnorm_key=result.unnorm_key,
             timings_ms=timings,
         )
+
+    def _frame_format(self) -> str | None:
+        """The binary format for the next request, or None for json_numpy."""
+        if self.transport == "json":
+            return None
+        if self.transport != "auto":
+            return self.transport
+        return "raw" if self.server_formats and "raw" in self.server_formats else None
+
+    def _post_act(
+        self, image: npt.NDArray[np.uint8], instruction: str, key: str | None
+    ) -> requests.Response:
+        fmt = self._frame_format()
+        if fmt is not None:
+            try:
+                body, headers = wire.encode_binary_act_request(image, instruction, key, fmt)
+            except InputError:
+                if self.transport != "auto":
+                    raise
+                fmt = None  # an instruction too long for a header goes as JSON
+        if fmt is None:
+            body = wire.encode_act_request(image, instruction, key).encode()
+            headers = {}
+        response = self._request("POST", "/v1/act", body, headers)
+        offered = response.headers.get(wire.BINARY_FORMATS_HEADER)
+        if offered is not None:
+            self.server_formats = tuple(f.strip() for f in offered.split(",") if f.strip())
+        elif fmt is not None and self.transport == "auto" and response.status_code in (400, 415):
+            # The server was replaced by one without the binary form: back to json_numpy.
+            LOG.info("server no longer offers binary frames; using json_numpy")
+            self.server_formats = ()
+            return self._post_act(image, instruction, key)
+        return response
 
     def reset(self) -> None:
         """Nothing to reset remotely: OpenVLA is stateless per step."""

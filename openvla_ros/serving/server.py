@@ -7,7 +7,9 @@ Endpoints (see docs/serving.md):
 - ``POST /act``: the official OpenVLA contract, byte-for-byte what existing clients expect:
   json_numpy body (or the ``{"encoded": "<json>"}`` variant), the bare float64 action array in
   the response. Timing, token ids and the statistics key travel in ``X-OpenVLA-*`` headers.
-- ``POST /v1/act``: same request, extended plain-JSON response (what :class:`RemotePolicy` uses).
+- ``POST /v1/act``: same request, extended plain-JSON response (what :class:`RemotePolicy` uses);
+  also accepts the frame itself as the body (raw uint8, PNG or JPEG; fields in headers, see
+  :mod:`openvla_ros.serving.wire`), offered in ``X-OpenVLA-Binary-Formats`` and ``/info``.
 - ``GET /health``: 200 ``ready`` / 503 ``loading`` or ``failed``; never needs the token.
 - ``GET /info``: the policy's ``info()`` plus server limits and library versions.
 
@@ -465,15 +467,34 @@ def create_app(
                 {"WWW-Authenticate": "Bearer"},
             )
 
-    async def run_act(request: Request) -> tuple[wire.ActRequest, PolicyResult, dict[str, float]]:
+    async def run_act(
+        request: Request, binary: bool = False
+    ) -> tuple[wire.ActRequest, PolicyResult, dict[str, float]]:
         t0 = time.perf_counter()
         check_auth(request)
         body = await _read_body(request, cfg.max_body_bytes)
+        # The binary form (raw uint8 / PNG / JPEG body, fields in headers) on /v1/act only.
+        fmt = wire.binary_format(request.headers.get("content-type")) if binary else None
         try:
-            # Base64 + JSON of a multi-megabyte frame takes milliseconds: keep it off the loop.
-            act = await run_in_threadpool(
-                wire.parse_act_request, body, cfg.max_image_side, cfg.max_instruction_chars
-            )
+            if fmt == "raw":
+                # One memcpy: cheaper inline than a thread hand-off.
+                act = wire.parse_binary_act_request(
+                    fmt, body, request.headers, cfg.max_image_side, cfg.max_instruction_chars
+                )
+            elif fmt is not None:
+                act = await run_in_threadpool(
+                    wire.parse_binary_act_request,
+                    fmt,
+                    body,
+                    request.headers,
+                    cfg.max_image_side,
+                    cfg.max_instruction_chars,
+                )
+            else:
+                # Base64 + JSON of a multi-megabyte frame takes milliseconds: off the loop.
+                act = await run_in_threadpool(
+                    wire.parse_act_request, body, cfg.max_image_side, cfg.max_instruction_chars
+                )
         except wire.PayloadError as exc:
             raise HTTPError(400, "bad_request", str(exc)) from None
         except ImageTooLargeError as exc:
@@ -528,11 +549,14 @@ def create_app(
     @app.post("/v1/act")
     async def act_v1(request: Request) -> Response:
         """Extended response: action, normalized action, token ids, key and timings."""
+        offer = {wire.BINARY_FORMATS_HEADER: ",".join(wire.BINARY_FORMATS)}
         try:
-            _, result, timings = await run_act(request)
+            _, result, timings = await run_act(request, binary=True)
             action = _check_action(result)
         except Exception as exc:
-            return _as_http_error(exc).response()
+            err = _as_http_error(exc)
+            err.headers.update(offer)
+            return err.response()
         payload = {
             "action": action.tolist(),
             "normalized_action": _jsonable(np.asarray(result.normalized_action, np.float64)),
@@ -540,7 +564,7 @@ def create_app(
             "unnorm_key": result.unnorm_key,
             "timings_ms": timings,
         }
-        return JSONResponse(payload, headers=info_headers(result, timings))
+        return JSONResponse(payload, headers={**info_headers(result, timings), **offer})
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -566,6 +590,8 @@ def create_app(
         body = dict(worker.info)
         body["server"] = {
             "api_version": API_VERSION,
+            # /v1/act also takes the frame as the body (see wire.BINARY_CONTENT_TYPES).
+            "binary_formats": list(wire.BINARY_FORMATS),
             "limits": cfg.public(),
             "versions": _versions(),
             "served": worker.served,

@@ -7,24 +7,33 @@ OpenVLA's official server speaks json_numpy: an array travels as
 reference decoder trusts ``dtype`` (any numpy descriptor) and ``shape``; this module decodes
 the same documents with a strict whitelist instead (plain numeric dtypes only, so no object
 arrays and never pickle; shape must match the byte count exactly), and validates the ``/act``
-request fields. numpy + stdlib only: the robot-side client imports it too.
+request fields. numpy + stdlib only: the robot-side client imports it too. It also defines the
+binary request form of ``/v1/act`` (raw uint8 or PNG/JPEG body, fields in headers).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 import numpy as np
 import numpy.typing as npt
 
 from openvla_ros.errors import InputError
-from openvla_ros.image_codec import check_rgb_array
+from openvla_ros.image_codec import (
+    ImageTooLargeError,
+    check_rgb_array,
+    compressed_to_rgb,
+    rgb_to_jpeg,
+    rgb_to_png,
+)
 
 #: Numeric dtype descriptors accepted on the wire: bool, signed/unsigned ints, floats, in any
 #: byte order. Everything else (object "|O", structured, strings, datetimes) is refused before
@@ -213,3 +222,169 @@ def encode_act_request(
     if unnorm_key is not None:
         body["unnorm_key"] = unnorm_key
     return dumps(body)
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary request form of ``/v1/act`` (not ``/act``, which stays the official JSON contract).
+#
+# The body is the frame itself, raw or compressed; the rest travels in headers:
+#   Content-Type: application/octet-stream (raw HxWx3 uint8, row-major RGB), image/png or
+#       image/jpeg
+#   X-OpenVLA-Image-Shape: H,W,3 (raw only)
+#   X-OpenVLA-Instruction: the instruction, percent-encoded UTF-8 (RFC 3986)
+#   X-OpenVLA-Unnorm-Key: the statistics key, percent-encoded (optional)
+# A server that accepts it says so with X-OpenVLA-Binary-Formats on its /v1/act answers (and
+# in /info), which is how RemotePolicy picks it without configuration.
+
+#: Content types of the binary form -> format name.
+BINARY_CONTENT_TYPES = {
+    "application/octet-stream": "raw",
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+}
+#: Format name -> content type.
+BINARY_FORMAT_TYPES = {fmt: ctype for ctype, fmt in BINARY_CONTENT_TYPES.items()}
+#: Formats the server offers, in order of preference (raw: no encode/decode cost, lossless).
+BINARY_FORMATS = ("raw", "png", "jpeg")
+IMAGE_SHAPE_HEADER = "X-OpenVLA-Image-Shape"
+INSTRUCTION_HEADER = "X-OpenVLA-Instruction"
+REQUEST_UNNORM_KEY_HEADER = "X-OpenVLA-Unnorm-Key"
+#: Response header (and /info field) listing the binary formats a server accepts.
+BINARY_FORMATS_HEADER = "X-OpenVLA-Binary-Formats"
+#: Longest percent-encoded instruction header the client sends; longer ones go as JSON
+#: (HTTP servers cap header sizes, h11 at 16 kB per request head).
+MAX_INSTRUCTION_HEADER_BYTES = 8192
+
+
+def binary_format(content_type: str | None) -> str | None:
+    """The binary format a Content-Type names (``raw``/``png``/``jpeg``), or None for JSON."""
+    if not content_type:
+        return None
+    main = content_type.split(";", 1)[0].strip().lower()
+    return BINARY_CONTENT_TYPES.get(main)
+
+
+def _header_text(headers: Any, name: str, required: bool) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        if required:
+            raise PayloadError(f"binary request lacks the {name} header")
+        return None
+    try:
+        return unquote(value, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise PayloadError(f"{name} is not percent-encoded UTF-8") from None
+
+
+def _raw_shape(headers: Any, max_image_side: int) -> tuple[int, int]:
+    text = headers.get(IMAGE_SHAPE_HEADER)
+    if text is None:
+        raise PayloadError(
+            f"a raw (application/octet-stream) request needs {IMAGE_SHAPE_HEADER}: H,W,3"
+        )
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise PayloadError(f"{IMAGE_SHAPE_HEADER} must be 'H,W,3', got {text!r}")
+    height, width, channels = (int(p) for p in parts)
+    if channels != 3:
+        raise InputError(f"image must be HxWx3 RGB, got shape ({height}, {width}, {channels})")
+    if height < 1 or width < 1:
+        raise InputError(f"image is empty ({width}x{height})")
+    # Checked before the body is interpreted, so no size claim can make the server allocate.
+    if max(height, width) > max_image_side:
+        raise ImageTooLargeError(
+            f"image is {width}x{height}, outside 1..{max_image_side} px per side; the model "
+            "sees 224x224, so downscale it first"
+        )
+    return height, width
+
+
+def _check_compressed_size(body: bytes, max_image_side: int) -> None:
+    """Refuse a PNG/JPEG whose header declares a side over the limit, before decoding it (the
+    codec would otherwise decode large JPEGs at a reduced scale: a different frame)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(body)) as img:
+            width, height = img.size
+    except Exception:
+        return  # not an image: compressed_to_rgb raises the InputError that says so
+    if max(width, height) > max_image_side:
+        raise ImageTooLargeError(
+            f"image is {width}x{height}, outside 1..{max_image_side} px per side; the model "
+            "sees 224x224, so downscale it first"
+        )
+
+
+def decode_binary_image(
+    fmt: str, body: bytes, headers: Any, max_image_side: int = DEFAULT_MAX_IMAGE_SIDE
+) -> npt.NDArray[np.uint8]:
+    """The frame of a binary ``/v1/act`` body (a copy the caller owns).
+
+    Raises:
+        PayloadError: missing/malformed shape header, or a body of the wrong size (HTTP 400).
+        ImageTooLargeError: a side exceeds ``max_image_side`` (HTTP 413).
+        InputError: not 3 channels, empty, or an undecodable PNG/JPEG (HTTP 422).
+    """
+    if fmt == "raw":
+        height, width = _raw_shape(headers, max_image_side)
+        if len(body) != height * width * 3:
+            raise PayloadError(
+                f"raw body holds {len(body)} bytes but {IMAGE_SHAPE_HEADER} "
+                f"{height},{width},3 needs {height * width * 3}"
+            )
+        return np.frombuffer(body, dtype=np.uint8).reshape(height, width, 3).copy()
+    if fmt in ("png", "jpeg"):
+        _check_compressed_size(body, max_image_side)
+        return compressed_to_rgb(fmt, body)
+    raise PayloadError(f"unknown binary format {fmt!r}; use one of {list(BINARY_FORMATS)}")
+
+
+def parse_binary_act_request(
+    fmt: str,
+    body: bytes,
+    headers: Any,
+    max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
+    max_instruction_chars: int = MAX_INSTRUCTION_CHARS,
+) -> ActRequest:
+    """Decode and validate a binary ``/v1/act`` request (``headers``: any mapping with a
+    case-insensitive ``get``, e.g. Starlette's or requests')."""
+    instruction = _header_text(headers, INSTRUCTION_HEADER, required=True)
+    key = _header_text(headers, REQUEST_UNNORM_KEY_HEADER, required=False)
+    image = decode_binary_image(fmt, body, headers, max_image_side)
+    return ActRequest(
+        validate_image(image, max_image_side),
+        validate_instruction(instruction, max_instruction_chars),
+        validate_unnorm_key(key),
+    )
+
+
+def encode_binary_act_request(
+    image: npt.NDArray[np.uint8],
+    instruction: str,
+    unnorm_key: str | None = None,
+    fmt: str = "raw",
+    jpeg_quality: int = 95,
+) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of a binary ``/v1/act`` request for a validated frame.
+
+    Raises:
+        InputError: the percent-encoded instruction exceeds MAX_INSTRUCTION_HEADER_BYTES.
+    """
+    encoded = quote(instruction, safe="")
+    if len(encoded) > MAX_INSTRUCTION_HEADER_BYTES:
+        raise InputError(
+            f"instruction is {len(encoded)} bytes percent-encoded, more than the "
+            f"{MAX_INSTRUCTION_HEADER_BYTES} a header may carry; send it as JSON"
+        )
+    headers = {"Content-Type": BINARY_FORMAT_TYPES[fmt], INSTRUCTION_HEADER: encoded}
+    if unnorm_key is not None:
+        headers[REQUEST_UNNORM_KEY_HEADER] = quote(unnorm_key, safe="")
+    if fmt == "raw":
+        headers[IMAGE_SHAPE_HEADER] = f"{image.shape[0]},{image.shape[1]},3"
+        return np.ascontiguousarray(image).tobytes(), headers
+    if fmt == "png":
+        return rgb_to_png(image), headers
+    if fmt == "jpeg":
+        return rgb_to_jpeg(image, quality=jpeg_quality), headers
+    raise ValueError(f"unknown binary format {fmt!r}; use one of {list(BINARY_FORMATS)}")
