@@ -32,6 +32,7 @@ from openvla_ros.errors import DatasetError
 __all__ = [
     "IdleFilter",
     "delta_labels",
+    "gripper_from_openings",
     "gripper_label",
     "idle_mask",
     "state_vector",
@@ -58,6 +59,24 @@ def gripper_label(opening: float, profile: RobotProfile) -> float:
     if profile.gripper_inverted:
         o = 1.0 - o
     return lo + o * (hi - lo)
+
+
+def gripper_from_openings(
+    openings: Sequence[float], change: float = 0.02, open_fraction: float = 0.95
+) -> npt.NDArray[np.float64]:
+    """The commanded gripper (1 = open, 0 = closed) behind each step of measured openings.
+
+    For ``T`` openings, ``T - 1`` values: opening between ``t`` and ``t + 1`` -> open; closing ->
+    closed; no change -> open only when fully open (``open_fraction``), so a hand stalled on
+    an object reads closed. Real set-ups rarely publish the gripper command; the fingers'
+    joint state they always have.
+    """
+    o = np.asarray(openings, dtype=np.float64)
+    if o.ndim != 1 or o.size < 2:
+        raise DatasetError(f"gripper labels need at least 2 openings, got {o.size}")
+    d = np.diff(o)
+    still = np.where(o[1:] >= open_fraction, 1.0, 0.0)
+    return np.where(d > change, 1.0, np.where(d < -change, 0.0, still))
 
 
 def state_vector(pose: Pose, gripper: float) -> npt.NDArray[np.float32]:

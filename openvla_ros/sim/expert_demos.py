@@ -26,6 +26,7 @@ from openvla_ros.control.se3 import Pose
 from openvla_ros.data.labels import (
     IdleFilter,
     delta_labels,
+    gripper_from_openings,
     gripper_label,
     idle_mask,
     state_vector,
@@ -107,7 +108,9 @@ def episode_record(
     """Label a run (last observation dropped); drop ``idle`` frames (counted in ``info``)."""
     deltas = delta_labels(run.poses)
     n = len(deltas)
-    grip = np.array([gripper_label(c, profile) for c in run.commands[:n]])
+    # Gripper from the measured fingers, as the live recorder labels it (commands are kept in
+    # the run only to check the two agree).
+    grip = np.array([gripper_label(g, profile) for g in gripper_from_openings(run.openings)])
     actions = np.concatenate([deltas, grip[:, None]], axis=1).astype(np.float32)
     states = np.stack(
         [
