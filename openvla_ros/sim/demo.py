@@ -34,6 +34,10 @@ from openvla_ros.launch_description.graph import describe_graph, node_argv
 
 LOG = logging.getLogger("openvla_ros.demo")
 
+#: The shipped embedded default: a small OpenVLA trained on the sim's expert demos
+#: (data/embedded_default/TRAINING.md says how; scripts/train_embedded_default.sh remakes it).
+EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "embedded_default"
+
 OUTCOME_NAMES = ("executed", "clipped", "held", "rejected", "estopped", "disabled", "stale", "old")
 CLIP_NAMES = {1: "step_xyz", 2: "step_rpy", 4: "workspace", 8: "tracking", 16: "gripper"}
 
@@ -110,14 +114,36 @@ def _start_nodes(config: DemoConfig, checkpoint: Path, log_dir: Path) -> list[su
         "with_sim": "true",
         "enable": "false",  # enabled below through the services, as a user would
     }
+    return start_graph(args, log_dir)
+
+
+def start_graph(
+    args: dict[str, str],
+    log_dir: Path,
+    node_overrides: dict[str, dict[str, Any]] | None = None,
+    skip: Sequence[str] = (),
+) -> list[subprocess.Popen]:
+    """Start the nodes ``sim.launch.py`` starts for launch arguments ``args`` (same
+    :func:`describe_graph` description) as ``python -m`` processes, each in its own session
+    with its log in ``log_dir/<node>.log``.
+
+    Args:
+        args: launch argument values (strings).
+        log_dir: existing directory for the logs.
+        node_overrides: extra parameters per node name, applied after the launch's own.
+        skip: node names not to start (e.g. the policy when another process takes its place).
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("OMP_NUM_THREADS", "1")
     procs = []
     for node in describe_graph("sim", args):
+        if node.name in skip:
+            continue
+        extra = (node_overrides or {}).get(node.name)
         log = open(log_dir / f"{node.name}.log", "w")  # noqa: SIM115 (owned by the process)
         procs.append(
             subprocess.Popen(
-                [sys.executable, *node_argv(node)],
+                [sys.executable, *node_argv(node, extra_overrides=extra)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -128,7 +154,8 @@ def _start_nodes(config: DemoConfig, checkpoint: Path, log_dir: Path) -> list[su
     return procs
 
 
-def _stop_nodes(procs: Sequence[subprocess.Popen]) -> None:
+def stop_graph(procs: Sequence[subprocess.Popen]) -> None:
+    """SIGINT every process group (as ``ros2 launch`` does), SIGKILL what is left after 10 s."""
     for proc in procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -386,4 +413,4 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     finally:
         obs.close()
         rclpy.try_shutdown()
-        _stop_nodes(procs)
+        stop_graph(procs)
