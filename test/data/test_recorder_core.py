@@ -10,7 +10,7 @@ from the synthetic motion (x grows 5 cm/s, so 1 cm per 0.2 s control step).
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace as NS
+from types import SimpleNamespace as Ns
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -25,24 +25,35 @@ T = TopicMap()
 SEC = 1_000_000_000
 
 
-def _stamp(ns: int) -> NS:
-    return NS(sec=ns // SEC, nanosec=ns % SEC)
+def _stamp(ns: int) -> Ns:
+    return Ns(sec=ns // SEC, nanosec=ns % SEC)
 
 
-def image(ns: int, value: int = 0) -> NS:
+def image(ns: int, value: int = 0) -> Ns:
     data = np.full((8, 8, 3), value % 256, np.uint8)
-    return NS(header=NS(stamp=_stamp(ns), frame_id="cam"), encoding="rgb8", height=8, width=8,
-              step=24, data=data.tobytes())
+    return Ns(
+        header=Ns(stamp=_stamp(ns), frame_id="cam"),
+        encoding="rgb8",
+        height=8,
+        width=8,
+        step=24,
+        data=data.tobytes(),
+    )
 
 
-def pose(ns: int, x: float, frame: str = "panda_link0") -> NS:
-    return NS(header=NS(stamp=_stamp(ns), frame_id=frame),
-              pose=NS(position=NS(x=x, y=0.0, z=0.2), orientation=NS(x=1.0, y=0.0, z=0.0, w=0.0)))
+def pose(ns: int, x: float, frame: str = "panda_link0") -> Ns:
+    return Ns(
+        header=Ns(stamp=_stamp(ns), frame_id=frame),
+        pose=Ns(position=Ns(x=x, y=0.0, z=0.2), orientation=Ns(x=1.0, y=0.0, z=0.0, w=0.0)),
+    )
 
 
-def joints(ns: int, finger: float = 0.04) -> NS:
-    return NS(header=NS(stamp=_stamp(ns)), name=["panda_finger_joint1", "panda_finger_joint2"],
-              position=[finger, finger])
+def joints(ns: int, finger: float = 0.04) -> Ns:
+    return Ns(
+        header=Ns(stamp=_stamp(ns)),
+        name=["panda_finger_joint1", "panda_finger_joint2"],
+        position=[finger, finger],
+    )
 
 
 class Feed:
@@ -52,8 +63,15 @@ class Feed:
         self.core = core
         self.t = 10 * SEC
 
-    def run(self, seconds: float, *, camera: bool = True, still: bool = False,
-            frame: str = "panda_link0", x0: float | None = None) -> None:
+    def run(
+        self,
+        seconds: float,
+        *,
+        camera: bool = True,
+        still: bool = False,
+        frame: str = "panda_link0",
+        x0: float | None = None,
+    ) -> None:
         end = self.t + round(seconds * SEC)
         while self.t < end:
             self.t += 20_000_000
@@ -65,8 +83,9 @@ class Feed:
 
 
 def _core(tmp_path: Path, events: list[EpisodeEvent]) -> RecorderCore:
-    cfg = RecorderConfig(out=tmp_path / "ds", topics=T, profile=load_robot_profile("sim"),
-                         unnorm_key="test_demos")
+    cfg = RecorderConfig(
+        out=tmp_path / "ds", topics=T, profile=load_robot_profile("sim"), unnorm_key="test_demos"
+    )
     return RecorderCore(cfg, events.append)
 
 
@@ -75,7 +94,7 @@ def test_episode_is_sampled_at_5_hz_and_labelled(tmp_path: Path) -> None:
     core = _core(tmp_path, events)
     feed = Feed(core)
     feed.run(0.5)  # before the episode: not recorded
-    core.on_message(T.instruction, NS(data="push the block"), feed.t)
+    core.on_message(T.instruction, Ns(data="push the block"), feed.t)
     feed.run(3.0)
     event = core.end_episode(True)
     assert event is not None and event.outcome == "success", event
@@ -182,9 +201,9 @@ def test_new_instruction_ends_the_episode_and_discard_writes_nothing(tmp_path: P
     events: list[EpisodeEvent] = []
     core = _core(tmp_path, events)
     feed = Feed(core)
-    core.on_message(T.instruction, NS(data="reach the red cube"), feed.t)
+    core.on_message(T.instruction, Ns(data="reach the red cube"), feed.t)
     feed.run(1.5)
-    core.on_message(T.instruction, NS(data="reach the blue cube"), feed.t)
+    core.on_message(T.instruction, Ns(data="reach the blue cube"), feed.t)
     feed.run(1.5)
     assert core.discard_episode() is not None
     assert [e.outcome for e in events] == ["unknown", "discarded"]
