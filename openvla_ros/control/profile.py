@@ -106,6 +106,28 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               "Max angle target-to-measured orientation; a step that would exceed it (and "
               "grow it) holds the orientation.", unit="rad", min=0.01, max=3.14,
               attr="max_tracking_error_rad"),
+    ParamSpec("limits.max_linear_speed_m_s", _F, 0.25,
+              "Max speed of the commanded translation over steady time (norm): pose mode, "
+              "a token bucket of one control period; twist mode, the linear twist norm.",
+              unit="m/s", min=0.001, max=3.0, attr="max_linear_speed_m_s"),
+    ParamSpec("limits.max_angular_speed_rad_s", _F, 1.0,
+              "Max speed of the commanded rotation over steady time (geodesic angle rate), "
+              "as limits.max_linear_speed_m_s.", unit="rad/s", min=0.01, max=10.0,
+              attr="max_angular_speed_rad_s"),
+    ParamSpec("limits.nominal_rpy_rad", _FL, (3.141592653589793, 0.0, 0.0),
+              "Nominal tool orientation in the base frame (extrinsic XYZ roll, pitch, yaw): "
+              "the centre of the orientation bound.", unit="rad", min=-6.3, max=6.3,
+              length=3, attr="nominal_rpy_rad"),
+    ParamSpec("limits.tool_axis", _FL, (0.0, 0.0, 1.0),
+              "Tool axis in the end-effector frame (normalised): the cone and the yaw range "
+              "are about it.", min=-1.0, max=1.0, length=3, attr="tool_axis"),
+    ParamSpec("limits.max_tilt_rad", _F, 0.8,
+              "Orientation bound: max angle between the tool axis and its nominal direction "
+              "(cone half-angle).", unit="rad", min=0.01, max=3.1416, attr="max_tilt_rad"),
+    ParamSpec("limits.yaw_range_rad", _FL, (-1.6, 1.6),
+              "Orientation bound: allowed rotation about the tool axis relative to the nominal "
+              "orientation [min, max]; [-3.1416, 3.1416] = unlimited.", unit="rad",
+              min=-3.1416, max=3.1416, length=2, attr="yaw_range_rad"),
     ParamSpec("limits.max_steps_per_episode", _I, 200,
               "Actions executed per episode before the executor holds (new instruction or "
               "reset starts a new episode).", min=1, max=1_000_000, attr="max_steps_per_episode"),
@@ -118,8 +140,17 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               "camera and executor on one clock).", unit="s", min=0.0, max=60.0,
               attr="max_action_age_s"),
     ParamSpec("watchdog.pose_timeout_s", _F, 0.25,
-              "No end-effector pose for this long: hold and refuse actions.", unit="s",
-              min=0.01, max=10.0, attr="pose_timeout_s"),
+              "No fresh end-effector pose for this long (steady time): hold, drop the target, "
+              "re-seed from the next fresh pose.", unit="s", min=0.01, max=10.0,
+              attr="pose_timeout_s"),
+    ParamSpec("watchdog.max_clock_skew_s", _F, 0.05,
+              "Pose and action stamps more than this ahead of the executor's ROS clock are "
+              "refused (a negative age is never fresh beyond it).", unit="s", min=0.0,
+              max=3600.0, attr="max_clock_skew_s"),
+    ParamSpec("watchdog.clock_jump_threshold_s", _F, 1.0,
+              "ROS time advancing this much more than steady time between two executor "
+              "callbacks (or any backward step) is a clock jump: hold, drop in-flight actions, "
+              "re-seed.", unit="s", min=0.05, max=60.0, attr="clock_jump_threshold_s"),
     # --- blocking mode ---------------------------------------------------------------
     ParamSpec("blocking.reached_tolerance_m", _F, 0.01,
               "Blocking mode: action done when the measured position is this close to the target.",
@@ -193,10 +224,18 @@ class RobotProfile:
     workspace_max_m: tuple[float, ...]
     max_tracking_error_m: float
     max_tracking_error_rad: float
+    max_linear_speed_m_s: float
+    max_angular_speed_rad_s: float
+    nominal_rpy_rad: tuple[float, ...]
+    tool_axis: tuple[float, ...]
+    max_tilt_rad: float
+    yaw_range_rad: tuple[float, ...]
     max_steps_per_episode: int
     action_timeout_s: float
     max_action_age_s: float
     pose_timeout_s: float
+    max_clock_skew_s: float
+    clock_jump_threshold_s: float
     reached_tolerance_m: float
     reached_tolerance_rad: float
     blocking_timeout_s: float
@@ -264,6 +303,28 @@ class RobotProfile:
                 f"{self.max_tracking_error_rad:g} rad is below one step "
                 f"({self.step_limit_rad:g} rad): the arm could never rotate"
             )
+
+        self._check_orientation_bound()
+
+    def _check_orientation_bound(self) -> None:
+        axis = np.asarray(self.tool_axis, dtype=np.float64)
+        if float(np.linalg.norm(axis)) < 1e-6:
+            raise ConfigError(
+                f"profile '{self.name}': limits.tool_axis {list(self.tool_axis)} must be a "
+                "non-zero vector (the tool's pointing axis in the end-effector frame)"
+            )
+        lo, hi = self.yaw_range_rad
+        if lo >= hi:
+            raise ConfigError(
+                f"profile '{self.name}': limits.yaw_range_rad {list(self.yaw_range_rad)} must "
+                "be [min, max] with min < max"
+            )
+
+    @property
+    def tool_axis_unit(self) -> npt.NDArray[np.float64]:
+        """``limits.tool_axis`` normalised (end-effector frame)."""
+        axis = np.asarray(self.tool_axis, dtype=np.float64)
+        return axis / np.linalg.norm(axis)
 
     @property
     def control_period_s(self) -> float:
@@ -345,7 +406,7 @@ def load_profile_yaml(
     path: str | Path,
     node_name: str = EXECUTOR_NODE_NAME,
     *,
-    ignore: Collection[str] = (),
+    ignore: Collection[str] | None = None,
 ) -> RobotProfile:
     """Load a :class:`RobotProfile` from the ``node_name`` section of a ROS params YAML.
 
@@ -354,12 +415,25 @@ def load_profile_yaml(
         node_name: the section (``<node_name>: ros__parameters: {...}``).
         ignore: parameter names (or prefixes ending in ``.``) the node declares besides
             the profile (topics, ...): skipped here instead of rejected as typos.
+            Default: the executor node's own parameters
+            (:data:`openvla_ros.nodes.params.EXECUTOR_NODE_PARAMS`, e.g.
+            ``gripper_adapter``), whose values are still checked against their specs.
 
     Raises:
         ConfigError: missing file/section, an unknown or bad parameter, or an
             inconsistent profile; the message names the file.
     """
     params = read_ros_params_yaml(path, node_name)
+    if ignore is None:
+        from openvla_ros.nodes.params import EXECUTOR_NODE_PARAMS
+
+        for spec in EXECUTOR_NODE_PARAMS:
+            if spec.name in params:
+                try:
+                    validate(spec, params[spec.name])
+                except ConfigError as exc:
+                    raise ConfigError(f"{path}: {exc}") from exc
+        ignore = [spec.name for spec in EXECUTOR_NODE_PARAMS]
     ignored = tuple(ignore)
     kept = {
         k: v

@@ -8,7 +8,10 @@ target), which clips fired (a bitmask for the state message) and why, in words.
 
 Checks, in order:
 
-1. shape and finiteness: not 7 finite numbers -> REJECTED (nothing applied);
+1. shape and finiteness: not 7 finite numbers -> REJECTED (nothing applied); a
+   subnormal value (|x| < 2.2e-308, not 0) is refused too: no policy outputs one, but
+   memory read past a short list does (rclpy without ``ROS_PYTHON_CHECK_FIELDS=1``
+   publishes a 6-value list into ``float64[7]`` with garbage as the 7th value);
 2. ``action_scale`` on the 6 pose deltas, then the per-axis step limits
    (``|d_i| <= step_limit_m`` for x, y, z and ``<= step_limit_rad`` for roll, pitch,
    yaw), like Bridge's own action clipping; per-axis (not a norm) keeps each axis's
@@ -22,7 +25,13 @@ Checks, in order:
    the only option that keeps the step and box invariants by construction, and over
    rejecting the whole action because the gripper must still work when the arm is
    blocked (pressing on the table while grasping is the common case);
-6. the gripper value is clamped to the profile's input range.
+6. the orientation bound (a cone of ``limits.max_tilt_rad`` about the nominal tool
+   axis and ``limits.yaw_range_rad`` about it): a rotation step that leaves it (and
+   moves further out than the previous target was) is dropped (the orientation holds);
+7. the gripper value is clamped to the profile's input range.
+
+The executor adds what needs time or history on top: the speed limits, the tracking
+bound of the previous target (hold + re-seed), and a final :func:`step_within_limits`.
 
 Invariant (property-tested): when the previous target is inside the box, every
 target this returns is inside the box, differs from the previous target by at most
@@ -42,7 +51,15 @@ import numpy as np
 import numpy.typing as npt
 
 from openvla_ros.control.profile import RobotProfile
-from openvla_ros.control.se3 import Pose, apply_delta, delta_between, quat_angle
+from openvla_ros.control.se3 import (
+    Pose,
+    apply_delta,
+    delta_between,
+    quat_angle,
+    relative_rotvec,
+    rpy_to_quat,
+    tilt_and_yaw,
+)
 
 __all__ = [
     "ACTION_DIM",
@@ -50,6 +67,7 @@ __all__ = [
     "Outcome",
     "SafetyFilter",
     "SafetyResult",
+    "orientation_violation",
     "seed_target",
     "step_within_limits",
 ]
@@ -83,6 +101,8 @@ class ClipFlag(enum.IntFlag):
     WORKSPACE = 4
     TRACKING_ERROR = 8
     GRIPPER_RANGE = 16
+    SPEED = 32
+    ORIENTATION = 64
 
 
 @dataclass(frozen=True)
@@ -115,13 +135,43 @@ def _inside_box(position: npt.NDArray[np.float64], profile: RobotProfile) -> boo
     )
 
 
+def nominal_quat(profile: RobotProfile) -> npt.NDArray[np.float64]:
+    """The profile's nominal tool orientation (``limits.nominal_rpy_rad``) as a quaternion."""
+    r, p, y = profile.nominal_rpy_rad
+    return rpy_to_quat(r, p, y)
+
+
+def orientation_violation(orientation: npt.NDArray[np.float64], profile: RobotProfile) -> float:
+    """How far (rad) ``orientation`` is outside the profile's orientation bound (0 inside).
+
+    The bound: the tool axis within ``limits.max_tilt_rad`` of its nominal direction, and
+    the rotation about it within ``limits.yaw_range_rad`` of the nominal orientation.
+    """
+    tilt, yaw = tilt_and_yaw(orientation, nominal_quat(profile), profile.tool_axis_unit)
+    lo, hi = profile.yaw_range_rad
+    return max(0.0, tilt - profile.max_tilt_rad, lo - yaw, yaw - hi)
+
+
 def seed_target(measured: Pose, profile: RobotProfile) -> tuple[Pose | None, str]:
     """The first target of an episode, from the measured pose.
 
     The measured position is clipped into the workspace box when it is outside by at
     most one step per axis (sensor noise, a grasp pressed onto the table); further
-    out, the operator must move the arm back in: ``(None, reason)``.
+    out, the operator must move the arm back in: ``(None, reason)``. Likewise the
+    measured orientation may be outside the orientation bound by at most one rotation
+    step (then only steps back toward the bound are allowed).
     """
+    bad = orientation_violation(measured.orientation, profile)
+    if bad > profile.step_limit_rad:
+        tilt, yaw = tilt_and_yaw(
+            measured.orientation, nominal_quat(profile), profile.tool_axis_unit
+        )
+        return None, (
+            f"end-effector orientation is {bad:.3f} rad outside the orientation bound (tilt "
+            f"{tilt:.3f} rad, max {profile.max_tilt_rad:g}; yaw {yaw:.3f} rad, range "
+            f"{list(profile.yaw_range_rad)}); rotate the arm back toward "
+            f"limits.nominal_rpy_rad {list(profile.nominal_rpy_rad)}, then reset"
+        )
     pos = measured.position
     clipped = np.clip(pos, profile.workspace_min, profile.workspace_max)
     outside = float(np.max(np.abs(clipped - pos)))
@@ -177,6 +227,14 @@ class SafetyFilter:
         bad = np.flatnonzero(~np.isfinite(raw))
         if bad.size:
             return self._reject(original, f"action has non-finite values at indices {bad.tolist()}")
+        tiny = np.flatnonzero((raw != 0.0) & (np.abs(raw) < np.finfo(np.float64).tiny))
+        if tiny.size:
+            return self._reject(
+                original,
+                f"action has subnormal values at indices {tiny.tolist()} (e.g. "
+                f"{raw[tiny[0]]:.3g}): memory past a short list, not a prediction; the "
+                "publisher sent fewer than 7 values (run it with ROS_PYTHON_CHECK_FIELDS=1)",
+            )
         if not _inside_box(previous_target.position, p):
             return self._reject(
                 original,
@@ -231,6 +289,17 @@ class SafetyFilter:
                 )
                 orientation = previous_target.orientation
 
+        if (
+            orientation_violation(orientation, p)
+            > max(0.0, orientation_violation(previous_target.orientation, p)) + 1e-9
+        ):
+            flags |= ClipFlag.ORIENTATION
+            reasons.append(
+                "rotation held: the target would leave the orientation bound (tilt <= "
+                f"{p.max_tilt_rad:g} rad, yaw in {list(p.yaw_range_rad)} rad)"
+            )
+            orientation = previous_target.orientation
+
         g_lo, g_hi = p.gripper_input_range
         gripper = min(max(float(raw[6]), g_lo), g_hi)
         if gripper != raw[6]:
@@ -245,15 +314,34 @@ class SafetyFilter:
         return SafetyResult(outcome, flags, original, applied, target, "; ".join(reasons))
 
 
-def step_within_limits(previous: Pose, new: Pose, profile: RobotProfile, eps: float = 1e-9) -> bool:
-    """True when ``new`` is one legal step from ``previous`` (per-axis limits, in the box).
+def step_within_limits(
+    previous: Pose,
+    new: Pose,
+    profile: RobotProfile,
+    eps: float = 1e-9,
+    *,
+    rotation: str = "rpy",
+) -> bool:
+    """True when ``new`` is one legal step from ``previous``: per-axis step limits, inside
+    the box, a unit quaternion, and not further outside the orientation bound.
 
-    The check the property tests and a node's last-line assertion can share.
+    ``rotation="rpy"`` checks the rotation step as extrinsic XYZ angles (pose mode, the
+    dataset's convention); ``"rotvec"`` as the rotation vector a twist integrates (twist
+    mode). The executor's final check before it emits any target.
     """
-    d = delta_between(previous, new)
+    if rotation == "rotvec":
+        rot = relative_rotvec(previous.orientation, new.orientation)
+    else:
+        rot = delta_between(previous, new)[3:]
+    d = new.position - previous.position
+    orientation_ok = (
+        orientation_violation(new.orientation, profile)
+        <= max(0.0, orientation_violation(previous.orientation, profile)) + 1e-6
+    )
     return bool(
-        np.all(np.abs(d[:3]) <= profile.step_limit_m + eps)
-        and np.all(np.abs(d[3:]) <= profile.step_limit_rad + eps)
+        np.all(np.abs(d) <= profile.step_limit_m + eps)
+        and np.all(np.abs(rot) <= profile.step_limit_rad + eps)
         and _inside_box(new.position, profile)
         and math.isclose(float(np.linalg.norm(new.orientation)), 1.0, abs_tol=1e-9)
+        and orientation_ok
     )

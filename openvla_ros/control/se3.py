@@ -43,8 +43,12 @@ __all__ = [
     "quat_to_matrix",
     "quat_to_rotvec",
     "quat_to_rpy",
+    "relative_rotvec",
+    "rotate_by_rotvec",
+    "rotvec_to_quat",
     "rpy_to_matrix",
     "rpy_to_quat",
+    "tilt_and_yaw",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -200,6 +204,51 @@ def quat_to_rotvec(q: FloatArray) -> FloatArray:
         return 2.0 * qq[:3]  # small-angle limit: angle * axis ~= 2 * vector part
     angle = 2.0 * math.atan2(s, float(qq[3]))
     return qq[:3] * (angle / s)
+
+
+def rotvec_to_quat(rotvec: Sequence[float] | FloatArray) -> FloatArray:
+    """Unit quaternion (x, y, z, w) of a rotation vector (axis * angle, rad)."""
+    v = _vec(rotvec, 3, "rotation vector")
+    angle = float(np.linalg.norm(v))
+    if angle < 1e-12:
+        q = np.array([0.5 * v[0], 0.5 * v[1], 0.5 * v[2], 1.0])
+        return q / np.linalg.norm(q)
+    s = math.sin(angle / 2.0) / angle
+    return np.array([v[0] * s, v[1] * s, v[2] * s, math.cos(angle / 2.0)])
+
+
+def relative_rotvec(previous: FloatArray, new: FloatArray) -> FloatArray:
+    """Rotation vector (base frame) of ``R_new R_prev^T``: what a twist's angular part
+    integrates to when it turns ``previous`` into ``new``."""
+    q = quat_multiply(new, quat_conjugate(previous))
+    return quat_to_rotvec(q / np.linalg.norm(q))
+
+
+def rotate_by_rotvec(q: FloatArray, rotvec: Sequence[float] | FloatArray) -> FloatArray:
+    """``exp(rotvec) * q``: ``q`` rotated about the base axes (unit quaternion)."""
+    out = quat_multiply(rotvec_to_quat(rotvec), q)
+    return out / np.linalg.norm(out)
+
+
+def tilt_and_yaw(q: FloatArray, nominal: FloatArray, tool_axis: FloatArray) -> tuple[float, float]:
+    """How far orientation ``q`` is from ``nominal`` about a tool axis (EE frame, unit).
+
+    Returns ``(tilt, yaw)``: tilt in [0, pi] is the angle between the tool axis of ``q``
+    and that of ``nominal`` (both in the base frame); yaw in (-pi, pi] is the twist of
+    the swing-twist decomposition of ``nominal^-1 q`` about the tool axis (rotation of
+    the tool about its own axis relative to the nominal orientation).
+    """
+    a = np.asarray(tool_axis, dtype=np.float64)
+    axis_now = quat_to_matrix(q) @ a
+    axis_nom = quat_to_matrix(nominal) @ a
+    tilt = math.acos(max(-1.0, min(1.0, float(np.dot(axis_now, axis_nom)))))
+    rel = quat_multiply(quat_conjugate(nominal), q)
+    yaw = 2.0 * math.atan2(float(np.dot(rel[:3], a)), float(rel[3]))
+    if yaw > math.pi:
+        yaw -= 2.0 * math.pi
+    elif yaw <= -math.pi:
+        yaw += 2.0 * math.pi
+    return tilt, yaw
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,6 +12,13 @@ the servo tick) and safety (e-stop topic, services), and one lock around every c
 so the node is correct under any executor. ``main()`` spins it single-threaded: each
 callback holds the core for well under a millisecond, so an e-stop waits at most for one
 of them, and rclpy's MultiThreadedExecutor measured ~4x the CPU with worse latency.
+
+Clocks: the core gets steady time (``time.monotonic``, injectable) for every watchdog,
+timeout and rate limit, and the node's ROS clock only to judge message stamps. The servo
+tick is a timer on rclpy's STEADY_TIME clock, so a stalled ``/clock`` under
+``use_sim_time`` cannot stop the watchdogs; rclpy's clock jump callback reports ROS-time
+jumps (the core also detects them itself). The DDS publisher id of each action's writer is
+the policy *session*: a restarted policy node (new writer) starts a new episode.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -78,6 +87,20 @@ def _fmt(values: Any) -> str:
     return "[" + ", ".join(f"{v:+.4f}" for v in values) + "]"
 
 
+def _publisher_id(info: Any) -> Any:
+    """The DDS writer id of a received message (hashable), or None if the RMW has none."""
+    if not info:
+        return None
+    gid = info.get("publisher_gid") if isinstance(info, dict) else None
+    if not gid:
+        return None
+    data: Any = gid.get("data") if isinstance(gid, dict) else gid
+    try:
+        return bytes(data)
+    except (TypeError, ValueError):
+        return None
+
+
 def pose_to_msg(pose: Pose, frame_id: str, stamp_ns: int) -> PoseStamped:
     """A control-layer :class:`Pose` -> ``PoseStamped``."""
     msg = PoseStamped()
@@ -112,8 +135,11 @@ class ExecutorNode(Node):
         ConfigError: an invalid parameter override or an inconsistent robot profile.
     """
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(
+        self, steady_clock: Callable[[], float] = time.monotonic, **node_kwargs: Any
+    ) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
+        self._steady = steady_clock
         values = declare_specs(self, executor_params())
         profile_names = {s.name for s in EXECUTOR_PARAMS}
         self.profile: RobotProfile = profile_from_params(
@@ -127,7 +153,8 @@ class ExecutorNode(Node):
         self._estop_latches = 0
         self._gripper_openness = 1.0 if p.gripper_initially_open else 0.0
         self._last_state_ns = 0
-        self._last_stats_t = time.monotonic()
+        self._last_stats_t = self._steady()
+        self._last_adapter_poll = -math.inf
         self._log_throttle = KeyedThrottle(0.5)  # decision logs: 2/s per outcome
         self._last_stats: dict[str, int] = {}
 
@@ -142,17 +169,33 @@ class ExecutorNode(Node):
         def safe(callback: Any) -> Any:
             return guarded(self, callback, self._fail_safe)
 
+        guarded_action = safe(self._on_action)
+
+        def on_action(msg: DeltaAction, info: Any) -> None:
+            # Two parameters: rclpy then passes the MessageInfo (publisher gid).
+            guarded_action(msg, info)
+
         self.create_subscription(
-            DeltaAction,
-            n["action_topic"],
-            safe(self._on_action),
-            ACTION_QOS,
-            callback_group=control,
+            DeltaAction, n["action_topic"], on_action, ACTION_QOS, callback_group=control
         )
         self.create_subscription(
             PoseStamped, n["pose_topic"], safe(self._on_pose), POSE_QOS, callback_group=control
         )
-        self.create_timer(1.0 / p.servo_hz, safe(self._on_tick), callback_group=control)
+        # Steady clock: a stalled or jumping ROS clock must not stop the watchdogs.
+        self.create_timer(
+            1.0 / p.servo_hz,
+            safe(self._on_tick),
+            callback_group=control,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
+        self._jump_handle = self.get_clock().create_jump_callback(
+            JumpThreshold(
+                min_forward=Duration(seconds=p.clock_jump_threshold_s),
+                min_backward=Duration(nanoseconds=-1_000_000),
+                on_clock_change=True,
+            ),
+            post_callback=safe(self._on_clock_jump),
+        )
         self.create_subscription(
             Bool, n["estop_topic"], safe(self._on_estop_topic), ESTOP_QOS, callback_group=safety
         )
@@ -179,6 +222,10 @@ class ExecutorNode(Node):
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
+
+    def _times(self) -> tuple[float, float]:
+        """(steady s, ROS s) for a core call."""
+        return self._steady(), self._now_ns() / 1e9
 
     def _on_params_set(self, params: list[Parameter]) -> None:
         # Only the node's own run-time settings can change (the profile is read-only).
@@ -308,9 +355,7 @@ class ExecutorNode(Node):
     def _log_decision(self, d: Decision) -> None:
         # Throttled per outcome (2 lines/s each), not per call site: a flood of one kind
         # must not hide another; the counters say how many there were.
-        if d.outcome == Outcome.EXECUTED or not self._log_throttle.ready(
-            d.outcome, time.monotonic()
-        ):
+        if d.outcome == Outcome.EXECUTED or not self._log_throttle.ready(d.outcome, self._steady()):
             return
         log = self.get_logger()
         tag = f"episode {d.episode_id} step {d.step}"
@@ -328,40 +373,60 @@ class ExecutorNode(Node):
 
     # -- control stream -------------------------------------------------------------------
 
-    def _on_action(self, msg: DeltaAction) -> None:
+    def _on_action(self, msg: DeltaAction, info: Any = None) -> None:
         stamp_s = stamp_to_ns(msg.header.stamp) / 1e9
+        session = _publisher_id(info)
         with self._lock:
+            steady, ros = self._times()
             d = self.core.on_action(
                 list(msg.action),
                 stamp_s,
                 int(msg.step),
                 int(msg.episode_id),
-                self._now_ns() / 1e9,
+                steady,
                 frame_id=msg.header.frame_id,
+                ros_now_s=ros,
+                session=session,
             )
             if d.command is not None:
                 self._send_command(d)
+            elif d.stop_twist:
+                self._hold_now()  # the previous delta's twist ends now, not at the tick
             self._publish_state(decision=d, done=d.done, action_stamp=msg.header.stamp)
         self._log_decision(d)
 
     def _on_pose(self, msg: PoseStamped) -> None:
         p, q = msg.pose.position, msg.pose.orientation
         with self._lock:
+            steady, ros = self._times()
             update = self.core.on_pose(
                 ((p.x, p.y, p.z), (q.x, q.y, q.z, q.w)),
                 stamp_to_ns(msg.header.stamp) / 1e9,
-                self._now_ns() / 1e9,
+                steady,
                 msg.header.frame_id,
+                ros_now_s=ros,
             )
-        if not update.accepted:
+        if update.reason:
             self.get_logger().warning(
-                f"end-effector pose rejected: {update.reason}", throttle_duration_sec=2.0
+                f"end-effector pose {'not used' if update.accepted else 'rejected'}: "
+                f"{update.reason}",
+                throttle_duration_sec=2.0,
             )
+
+    def _on_clock_jump(self, jump: TimeJump) -> None:
+        delta_s = jump.delta.nanoseconds / 1e9
+        with self._lock:
+            steady, ros = self._times()
+            text = self.core.on_clock_jump(steady, ros, delta_s)
+            self._hold_now()
+            self._publish_state(reason=text, outcome=ExecutorState.OUTCOME_HELD)
+        self.get_logger().warning(text)
 
     def _on_tick(self) -> None:
         now = self._now_ns()
         with self._lock:
-            r = self.core.tick(now / 1e9)
+            steady = self._steady()
+            r = self.core.tick(steady, ros_now_s=now / 1e9)
             frame = self.profile.base_frame
             if r.twist is not None:
                 self.twist_pub.publish(twist_to_msg(r.twist, frame, now))
@@ -369,18 +434,36 @@ class ExecutorNode(Node):
                 self.pose_pub.publish(pose_to_msg(r.target_pose, frame, now))
             heartbeat = self.params["state_heartbeat_s"]
             if r.events or r.done is not None:
-                outcome = ExecutorState.OUTCOME_HELD if r.holding and r.events else None
+                outcome = self._hold_outcome(r.holding) if r.events else None
                 self._publish_state(done=r.done, reason="; ".join(r.events), outcome=outcome)
             elif heartbeat > 0 and now - self._last_state_ns >= heartbeat * 1e9:
-                self._publish_state(reason=r.hold_reason)
+                self._publish_state(reason=r.hold_reason, outcome=self._hold_outcome(r.holding))
         for event in r.events:
             self.get_logger().warning(event)
+        if self.gripper_adapter is not None and steady - self._last_adapter_poll >= 0.2:
+            self._last_adapter_poll = steady
+            try:
+                self.gripper_adapter.poll()
+            except Exception as exc:  # an adapter fault must not stop the arm logic
+                self.get_logger().error(f"gripper adapter failed: {exc!r}")
         stats_period = self.params["stats_period_s"]
-        if stats_period > 0 and time.monotonic() - self._last_stats_t >= stats_period:
+        if stats_period > 0 and steady - self._last_stats_t >= stats_period:
             self._log_stats()
 
+    def _hold_outcome(self, holding: bool) -> int | None:
+        """Outcome for a state message that is not about an action: never EXECUTED while
+        the arm holds (lock held)."""
+        s = self.core.state()
+        if s.estopped:
+            return int(ExecutorState.OUTCOME_ESTOPPED)
+        if not s.enabled:
+            return int(ExecutorState.OUTCOME_DISABLED)
+        if holding:
+            return int(ExecutorState.OUTCOME_HELD)
+        return None
+
     def _log_stats(self) -> None:
-        self._last_stats_t = time.monotonic()
+        self._last_stats_t = self._steady()
         with self._lock:
             stats = dict(vars(self.core.state().counters))
         stats["estop_latches"] = self._estop_latches

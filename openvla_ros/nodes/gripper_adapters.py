@@ -11,11 +11,16 @@ packages import (neither ``franka_msgs`` nor ``interbotix_xs_msgs`` is on PyPI).
   command: +pressure opens, -pressure closes (the SDK's own gripper convention).
 
 The executor calls :meth:`send` only when the gripper's binary state changes; the Float64
-``gripper_topic`` is published for every executed action regardless.
+``gripper_topic`` is published for every executed action regardless. A command that finds
+its driver not ready yet (action server not up, no subscriber on the command topic) is
+kept, and :meth:`poll` (called by the executor's tick, 5 times a second) sends the
+**latest** kept command once the driver is ready: a gripper started after the executor
+still gets the state the policy asked for, and only the newest one.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Protocol
 
 from rclpy.node import Node
@@ -39,7 +44,12 @@ class GripperAdapter(Protocol):
     """Sends a gripper state change to a robot-specific driver."""
 
     def send(self, command: GripperCommand) -> None:
-        """Forward one state change (never blocks)."""
+        """Forward one state change (never blocks); kept for later if the driver is not
+        ready."""
+        ...
+
+    def poll(self) -> None:
+        """Send the kept command if the driver has become ready (never blocks)."""
         ...
 
 
@@ -61,6 +71,8 @@ class FrankaGripperAdapter:
         self.grasp: Any = ActionClient(node, Grasp, f"{ns}/grasp")
         self._names = {id(self.move): f"{ns}/move", id(self.grasp): f"{ns}/grasp"}
         self.sent: list[Any] = []  # goals sent (diagnostics and tests)
+        self._pending: tuple[Any, Any] | None = None  # (client, goal) not sent yet
+        self._lock = threading.Lock()
 
     def send(self, command: GripperCommand) -> None:
         """Open with Move to the open width, close with Grasp at the configured force."""
@@ -76,15 +88,33 @@ class FrankaGripperAdapter:
             goal.epsilon.outer = abs(p.gripper_open_command - p.gripper_closed_command)
             goal.speed = self._speed
             goal.force = self._force
+        with self._lock:
+            self._pending = (client, goal)  # the latest command replaces an unsent one
+            self._flush(first_try=True)
+
+    def poll(self) -> None:
+        """Send the kept goal once its action server is ready."""
+        with self._lock:
+            if self._pending is not None:
+                self._flush(first_try=False)
+
+    def _flush(self, *, first_try: bool) -> None:
+        assert self._pending is not None
+        client, goal = self._pending
+        name = self._names[id(client)]
         if not client.server_is_ready():
-            self._node.get_logger().warning(
-                f"franka gripper action server {self._names[id(client)]} is not available; "
-                "gripper command not sent",
-                throttle_duration_sec=5.0,
-            )
+            if first_try:
+                self._node.get_logger().warning(
+                    f"franka gripper action server {name} is not available; the command is "
+                    "kept and sent when it comes up",
+                    throttle_duration_sec=5.0,
+                )
             return
         client.send_goal_async(goal)
         self.sent.append(goal)
+        self._pending = None
+        if not first_try:
+            self._node.get_logger().info(f"franka gripper: {name} is up; latest command sent")
 
 
 class InterbotixGripperAdapter:
@@ -95,18 +125,40 @@ class InterbotixGripperAdapter:
 
         from openvla_ros.nodes.common import COMMAND_QOS
 
+        self._node = node
         self._msg_type = JointSingleCommand
         self._pressure = float(pressure)
-        self.pub = node.create_publisher(
-            JointSingleCommand, f"{namespace.rstrip('/')}/commands/joint_single", COMMAND_QOS
-        )
+        self._topic = f"{namespace.rstrip('/')}/commands/joint_single"
+        self.pub = node.create_publisher(JointSingleCommand, self._topic, COMMAND_QOS)
+        self._pending: Any = None  # a command published before the driver subscribed
+        self._lock = threading.Lock()
 
     def send(self, command: GripperCommand) -> None:
         """+pressure to open, -pressure to close."""
         msg = self._msg_type()
         msg.name = "gripper"
         msg.cmd = self._pressure if command.is_open else -self._pressure
-        self.pub.publish(msg)
+        with self._lock:
+            if self.pub.get_subscription_count() > 0:
+                self.pub.publish(msg)
+                self._pending = None
+                return
+            self._pending = msg  # volatile topic: nobody would get it now
+        self._node.get_logger().warning(
+            f"interbotix gripper: nothing subscribes to {self._topic}; the command is kept "
+            "and sent when the driver subscribes",
+            throttle_duration_sec=5.0,
+        )
+
+    def poll(self) -> None:
+        """Publish the kept command once the driver subscribes."""
+        with self._lock:
+            if self._pending is None or self.pub.get_subscription_count() == 0:
+                return
+            self.pub.publish(self._pending)
+            self._pending = None
+        self._node.get_logger().info(f"interbotix gripper: {self._topic} has a subscriber; "
+                                     "latest command sent")  # fmt: skip
 
 
 def make_gripper_adapter(
