@@ -439,39 +439,23 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
     if config.policy == "expert":
         args["policy"] = "scripted"  # describe_graph needs no checkpoint; the node is skipped
     procs = start_graph(args, log_dir, {"sim_arm": sim_params}, skip=skip)
-    if config.policy == "expert":
-        procs.append(_start_expert(config, log_dir))
-    rclpy.init()
-    obs = EvalObserver()
     results: list[EpisodeResult] = []
-    t_start = time.monotonic()
+    wall = 0.0
     try:
-        obs.wait_for_graph(config.startup_timeout_s)
-        t_start = time.monotonic()
-        for i in range(config.episodes):
-            dead = [p for p in procs if p.poll() is not None]
-            if dead:
-                raise EvalError(f"a node exited (pid {dead[0].pid}); see the logs in {log_dir}")
-            result, frames = obs.run_episode(i, config.task, config.max_steps,
-                                             config.episode_timeout_s)  # fmt: skip
-            results.append(result)
-            LOG.info(
-                "episode %d seed %d '%s': %s after %d steps (reached %s)",
-                i,
-                result.seed,
-                result.instruction,
-                result.end_reason,
-                result.steps,
-                result.reached,
-            )
-            if config.pictures < 0 or i < config.pictures:
-                caption = (f"{result.instruction} | {result.end_reason} after {result.steps} "
-                           f"steps | reached {result.reached or '-'}")  # fmt: skip
-                write_episode_pictures(out / "episodes", f"episode_{i:03d}", frames,
-                                       caption=caption)  # fmt: skip
+        if config.policy == "expert":
+            procs.append(_start_expert(config, log_dir))
+        rclpy.init()
+        obs = EvalObserver()
+        try:
+            obs.wait_for_graph(config.startup_timeout_s)
+            t_start = time.monotonic()
+            try:
+                _run_episodes(obs, procs, config, results)
+            finally:
+                wall = time.monotonic() - t_start
+        finally:
+            obs.close()
     finally:
-        wall = time.monotonic() - t_start
-        obs.close()
         rclpy.try_shutdown()
         stop_graph(procs)
     summary = summarise(results, wall_s=wall)
@@ -480,6 +464,27 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
     write_results(out, settings, results, summary)
     print(format_report(summary))
     return summary
+
+
+def _run_episodes(
+    obs: EvalObserver, procs: list[Any], config: EvalConfig, results: list[EpisodeResult]
+) -> None:
+    """The episode loop of :func:`run_eval`; appends to ``results`` as episodes finish."""
+    out = config.out_dir
+    for i in range(config.episodes):
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            raise EvalError(f"a node exited (pid {dead[0].pid}); see the logs in {out}/logs")
+        result, frames = obs.run_episode(i, config.task, config.max_steps,
+                                         config.episode_timeout_s)  # fmt: skip
+        results.append(result)
+        LOG.info("episode %d seed %d '%s': %s after %d steps (reached %s)", i, result.seed,
+                 result.instruction, result.end_reason, result.steps, result.reached)  # fmt: skip
+        if config.pictures < 0 or i < config.pictures:
+            caption = (f"{result.instruction} | {result.end_reason} after {result.steps} "
+                       f"steps | reached {result.reached or '-'}")  # fmt: skip
+            write_episode_pictures(out / "episodes", f"episode_{i:03d}", frames,
+                                   caption=caption)  # fmt: skip
 
 
 def _start_expert(config: EvalConfig, log_dir: Path) -> Any:
