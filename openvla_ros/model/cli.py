@@ -32,7 +32,12 @@ def _predict(args: argparse.Namespace) -> int:
     try:
         # Settle the statistics key before spending time (and GPU memory) on the weights.
         config = load_config(Path(args.checkpoint).expanduser())
-        resolve_unnorm_key(config.norm_stats, args.unnorm_key)
+        norm_stats = config.norm_stats
+        if args.adapter:  # fine-tune adapter on top of the base: its statistics win
+            from openvla_ros.train.adapter import adapter_norm_stats
+
+            norm_stats = adapter_norm_stats(args.adapter)
+        resolve_unnorm_key(norm_stats, args.unnorm_key)
         validate_instruction(args.instruction)
         try:
             with Image.open(args.image) as img:
@@ -40,7 +45,12 @@ def _predict(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"error: cannot read image {args.image}: {exc}", file=sys.stderr)
             return 2
-        policy = OpenVLAPolicy.from_checkpoint(
+        load = OpenVLAPolicy.from_checkpoint
+        if args.adapter:
+            from openvla_ros.train.adapter import policy_loader
+
+            load = policy_loader(args.adapter)
+        policy = load(
             args.checkpoint,
             precision=args.precision,
             device=args.device,
@@ -107,6 +117,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--image", required=True, help="RGB image file (PNG/JPEG)")
     p.add_argument("--instruction", required=True, help="task, e.g. 'pick up the red cup'")
     p.add_argument("--unnorm-key", default=None, help="dataset statistics key, e.g. bridge_orig")
+    p.add_argument(
+        "--adapter",
+        default=None,
+        help="LoRA adapter directory (openvla-ros finetune --save-adapter) on top of --checkpoint",
+    )
     p.add_argument("--precision", default="bf16", choices=PRECISION_CHOICES)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     p.add_argument(

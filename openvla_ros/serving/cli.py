@@ -38,6 +38,12 @@ def register(subparsers: Any) -> None:
     model = p.add_argument_group("model")
     model.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory")
     model.add_argument(
+        "--adapter",
+        default=None,
+        type=Path,
+        help="LoRA adapter directory (finetune --save-adapter) stacked on --checkpoint",
+    )
+    model.add_argument(
         "--precision",
         default="bf16",
         choices=["fp32", "bf16", "fp16", "int8", "int4"],
@@ -175,9 +181,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
 
     def load() -> Any:
-        from openvla_ros.model.inference import OpenVLAPolicy
+        from openvla_ros.train.adapter import policy_loader
 
-        return OpenVLAPolicy.from_checkpoint(
+        return policy_loader(args.adapter)(
             args.checkpoint,
             precision=args.precision,
             device=args.device,

@@ -110,6 +110,33 @@ def load_policy_with_adapter(base: str | Path, adapter: str | Path, **kwargs: An
     return policy
 
 
+def adapter_norm_stats(adapter: str | Path) -> dict[str, Any]:
+    """The adapter's statistics (``dataset_statistics.json``), parsed like a checkpoint's.
+
+    Raises:
+        CheckpointError: not an adapter directory, or malformed statistics.
+    """
+    from openvla_ros.model.config import parse_action_stats, read_json
+
+    root = Path(adapter).expanduser()
+    check_adapter_dir(root)
+    return dict(parse_action_stats(read_json(root / STATS_FILE), str(root / STATS_FILE)))
+
+
+def policy_loader(adapter: str | Path | None) -> Any:
+    """``OpenVLAPolicy.from_checkpoint``, or the same call with ``adapter`` stacked on the base
+    (the ``--adapter`` hook of ``predict`` and ``serve``)."""
+    from openvla_ros.model.inference import OpenVLAPolicy
+
+    if not adapter:
+        return OpenVLAPolicy.from_checkpoint
+
+    def load(path: str | Path, **kwargs: Any) -> Any:
+        return load_policy_with_adapter(path, adapter, **kwargs)
+
+    return load
+
+
 def adapter_info(adapter: Path) -> dict[str, Any]:
     """The adapter's peft settings (rank, alpha, targets count) for logs."""
     cfg = json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))

@@ -29,7 +29,7 @@ class ForwardOutput:
     """One batch's loss and the argmax predictions at the labelled positions."""
 
     loss: torch.Tensor  # scalar, mean cross entropy over the labelled tokens
-    predictions: torch.Tensor  # [B, D + 1] argmax ids
+    predictions: torch.Tensor | None  # [B, D + 1] argmax ids (when asked for)
     labels: torch.Tensor  # [B, D + 1] target ids (D action tokens + EOS)
 
 
@@ -77,7 +77,11 @@ def build_inputs(
 
 
 def action_forward(
-    net: OpenVLANetwork, pixel_values: torch.Tensor, sequences: list[torch.Tensor], n_labels: int
+    net: OpenVLANetwork,
+    pixel_values: torch.Tensor,
+    sequences: list[torch.Tensor],
+    n_labels: int,
+    predictions: bool = True,
 ) -> ForwardOutput:
     """Loss and predictions for sequences whose last ``n_labels`` ids are the targets.
 
@@ -86,6 +90,8 @@ def action_forward(
         pixel_values: [B, C, 224, 224] processor output on the network's device.
         sequences: B 1-D id tensors: prompt ids (BOS first, 29871 last), D action ids, EOS.
         n_labels: D + 1.
+        predictions: also return the argmax ids (an argmax over 32064 logits per label costs
+            as much as the loss for small models, so the loop asks only on logging steps).
     """
     device = pixel_values.device
     images = embed_images(net, pixel_values)
@@ -98,4 +104,5 @@ def action_forward(
     logits = net.language_model.lm_head(hidden[rows, positions]).float()
     labels = torch.stack([s[-n_labels:] for s in sequences]).to(device)
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-    return ForwardOutput(loss=loss, predictions=logits.argmax(dim=-1).detach(), labels=labels)
+    preds = logits.detach().argmax(dim=-1) if predictions else None
+    return ForwardOutput(loss=loss, predictions=preds, labels=labels)

@@ -518,6 +518,17 @@ def run_finetune(
     return _Run(opts, dataset, prep, device, training, say).run()
 
 
+def _progress_bar(total: int, done: int) -> Any:
+    """A tqdm bar on an interactive terminal, else None (log lines only)."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=done, unit="step", dynamic_ncols=True, leave=False)
+
+
 class _Run:
     """One training run's state (kept small: the loop lives in :meth:`run`)."""
 
@@ -595,7 +606,9 @@ class _Run:
             [p for _, p in self.named],
             lr=opts.learning_rate,
             weight_decay=opts.weight_decay,
-            foreach=device.type == "cuda",
+            # fused: one kernel for all parameters; 4x faster than the per-tensor loop on
+            # this CPU (bench_finetune.py) and deterministic, so resume stays bit-identical.
+            fused=all(p.dtype == torch.float32 for _, p in self.named),
         )
         self.rows: list[dict[str, Any]] = []
         self.step = 0
@@ -651,7 +664,7 @@ class _Run:
         )
         return self.data.pixels(frames, gens), self.data.sequences(frames)
 
-    def _train_step(self) -> dict[str, Any]:
+    def _train_step(self, with_metrics: bool) -> dict[str, Any]:
         opts = self.opts
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, hits, token_hits, count = 0.0, 0, 0, 0
@@ -661,12 +674,14 @@ class _Run:
         for micro in range(opts.grad_accum):
             pixels, seqs = self._micro_batch(self.step, micro)
             with self.autocast():
-                out = action_forward(self.net, pixels, seqs, dim + 1)
+                out = action_forward(self.net, pixels, seqs, dim + 1, with_metrics)
             loss = out.loss
             if not bool(torch.isfinite(loss)):
-                self._nan_stop(f"the loss is {float(loss)}")
+                self._nan_stop(f"the loss is {float(loss.detach())}")
             (loss / opts.grad_accum).backward()
             total_loss += float(loss.detach())
+            if out.predictions is None:
+                continue
             match = out.predictions == out.labels
             hits += int(match[:, :dim].sum())
             token_hits += int(match.sum())
@@ -680,14 +695,16 @@ class _Run:
         if not math.isfinite(norm):
             self._nan_stop(f"the gradient norm is {norm}")
         self.optimizer.step()
-        return {
+        row: dict[str, Any] = {
             "loss": total_loss / opts.grad_accum,
-            "action_accuracy": hits / (count * dim),
-            "token_accuracy": token_hits / (count * (dim + 1)),
-            "l1": l1 / (count * dim),
             "grad_norm": norm,
             "lr": opts.learning_rate,
         }
+        if count:
+            row["action_accuracy"] = hits / (count * dim)
+            row["token_accuracy"] = token_hits / (count * (dim + 1))
+            row["l1"] = l1 / (count * dim)
+        return row
 
     def _nan_stop(self, what: str) -> None:
         where = (
@@ -738,46 +755,69 @@ class _Run:
             f"{opts.batch} x {opts.grad_accum} on {self.device}"
         )
         started = time.perf_counter()
-        window_start, window_samples = started, 0
-        samples_per_s = 0.0
         first_step = self.step
+        train_s, window_s, window_samples = 0.0, 0.0, 0
+        per_step = opts.batch * opts.grad_accum
+        bar = _progress_bar(opts.steps, self.step)
         while self.step < opts.steps:
-            row = self._train_step()
+            log_now = (self.step + 1) % opts.log_every == 0 or self.step + 1 == opts.steps
+            tick = time.perf_counter()
+            row = self._train_step(with_metrics=log_now)
+            elapsed = time.perf_counter() - tick
             self.step += 1
-            window_samples += opts.batch * opts.grad_accum
-            if self.step % opts.log_every == 0 or self.step == opts.steps:
-                now = time.perf_counter()
-                samples_per_s = window_samples / max(now - window_start, 1e-9)
-                window_start, window_samples = now, 0
+            train_s, window_s, window_samples = (
+                train_s + elapsed,
+                window_s + elapsed,
+                window_samples + per_step,
+            )
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.4f}", rate=f"{per_step / elapsed:.1f}/s")
+            if log_now:
                 row.update(
                     step=self.step,
                     split="train",
-                    samples_per_s=samples_per_s,
-                    elapsed_s=now - started,
+                    samples_per_s=window_samples / max(window_s, 1e-9),
+                    elapsed_s=time.perf_counter() - started,
                 )
                 self.rows.append(row)
-                eta = (opts.steps - self.step) * opts.batch * opts.grad_accum / samples_per_s
-                self.say(
-                    f"step {self.step}/{opts.steps} loss {row['loss']:.4f} "
-                    f"acc {row['action_accuracy']:.3f} l1 {row['l1']:.4f} "
-                    f"{samples_per_s:.1f} samples/s eta {eta:.0f} s"
-                )
-            if self.step % opts.val_every == 0 or self.step == opts.steps:
-                val = self._validate()
-                if val is not None:
-                    self.rows.append(val)
-            if self.step % opts.save_every == 0 or self.step == opts.steps:
-                self._write_metrics()
-                self._save()
+                self._log_train(row)
+                window_s, window_samples = 0.0, 0
+            self._periodic()
+        if bar is not None:
+            bar.close()
         self._write_metrics()
         done = self.step - first_step
+        samples_per_s = done * per_step / train_s if train_s > 0 else 0.0
         if done:
-            rate = done * opts.batch * opts.grad_accum / max(time.perf_counter() - started, 1e-9)
-            self.say(f"trained {done} steps at {rate:.1f} samples/s")
-            samples_per_s = rate
+            self.say(
+                f"trained {done} steps: {samples_per_s:.1f} samples/s in the training steps, "
+                f"{time.perf_counter() - started:.1f} s wall with validation and checkpoints"
+            )
         final_val = next((r for r in reversed(self.rows) if r.get("split") == "val"), None)
         adapter = self._export(final_val)
         return FinetuneResult(opts.out, adapter, self.step, self.rows, samples_per_s, final_val)
+
+    def _log_train(self, row: dict[str, Any]) -> None:
+        opts = self.opts
+        rate = float(row["samples_per_s"])
+        eta = (opts.steps - self.step) * opts.batch * opts.grad_accum / max(rate, 1e-9)
+        self.say(
+            f"step {self.step}/{opts.steps} loss {row['loss']:.4f} "
+            f"acc {row['action_accuracy']:.3f} l1 {row['l1']:.4f} "
+            f"grad {row['grad_norm']:.3g} {rate:.1f} samples/s eta {eta:.0f} s"
+        )
+
+    def _periodic(self) -> None:
+        """Validation and checkpoints on their schedules (and always after the last step)."""
+        last = self.step == self.opts.steps
+        if self.step % self.opts.val_every == 0 or last:
+            val = self._validate()
+            if val is not None:
+                self.rows.append(val)
+        if self.step % self.opts.save_every == 0 or last:
+            self._write_metrics()
+            self._save()
 
     def _export(self, final_val: dict[str, Any] | None) -> Path | None:
         from openvla_ros.train.export import export_checkpoint, stored_dtype

@@ -104,6 +104,7 @@ def evaluate(
         with torch.no_grad(), autocast():
             out = action_forward(net, pixels, sequences_fn(chunk), dim + 1)
             losses.append(float(out.loss) * len(chunk))
+            assert out.predictions is not None
             hits = out.predictions == out.labels
             correct += int(hits[:, :dim].sum())
             token_correct += int(hits.sum())
