@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +19,11 @@ from openvla_ros.errors import CheckpointError, InputError, PolicyError
 from openvla_ros.model.action_tokenizer import ActionTokenizer, resolve_unnorm_key, unnormalize
 from openvla_ros.model.checkpoint import ProgressCallback, load_network
 from openvla_ros.model.config import OpenVLAConfig, load_config
-from openvla_ros.model.network import OpenVLANetwork, generate_greedy, prefill
+from openvla_ros.model.network import (
+    OpenVLANetwork,
+    generate_greedy,
+    prefill_with_image_tokens,
+)
 from openvla_ros.model.precision import Placement, resolve_placement
 from openvla_ros.model.preprocess import (
     ProcessorSpec,
@@ -154,30 +158,61 @@ class OpenVLAPolicy:
         return policy
 
     def self_check(self) -> float:
-        """Prove the image reaches the model: two different frames must change the logits.
+        """Prove the image reaches the logits, at about half the cost of running two images.
+
+        One tower pass instead of two, with three checks that together cover each way an
+        image can be lost (a zeroed or unloaded tower, projector or patch embedding, or a
+        language model that drops the image tokens, as upstream transformers 4.54-4.57 did):
+
+        1. two different frames give different patch embeddings in every tower (pixels reach
+           the towers; a conv over 256 patches, negligible cost);
+        2. the towers' output for one frame differs between patches (the towers pass
+           spatial content on instead of a constant);
+        3. the projected image tokens of that frame, given to the language model in their
+           order and rolled by one patch, change the first-token logits (the image tokens
+           reach the logits through the projector).
 
         Returns:
-            the largest absolute first-token logit difference.
+            the largest absolute first-token logit difference of check 3.
 
         Raises:
-            CheckpointError: identical logits (the upstream regression that dropped the image).
+            CheckpointError: a check failed; the message says which part loses the image.
         """
         first, second = self_check_images()
+        net = self.network
         prompt = self._prompt_ids("pick up the object")
-        logits = []
-        for image in (first, second):
-            pixels = self._pixels([image])
-            out, _, _, _ = prefill(self.network, pixels, [prompt])
-            logits.append(out[0])
+        with torch.inference_mode():
+            pixels = self._pixels([first, second]).to(net.vision_dtype)
+            towers = [net.vision_backbone.featurizer]
+            if net.vision_backbone.fused_featurizer is not None:
+                towers.append(net.vision_backbone.fused_featurizer)
+            for i, tower in enumerate(towers):
+                embedded = tower.patch_embed(pixels[:, 3 * i : 3 * i + 3])
+                if not bool((embedded[0] != embedded[1]).any()):
+                    self._blind(f"vision tower {i} gives the same patch embedding to two "
+                                "different images (a zeroed or unloaded patch_embed)")  # fmt: skip
+            patches = net.vision_features(pixels[:1])
+            if not bool((patches[0] != patches[0, :1]).any()):
+                self._blind("the vision towers output the same feature for every patch")
+            tokens = net.project(patches)
+            logits = [
+                prefill_with_image_tokens(net, image_tokens, [prompt])[0][0]
+                for image_tokens in (tokens, tokens.roll(1, dims=1))
+            ]
         diff = float((logits[0] - logits[1]).abs().max().item())
         if not diff > 0.0:
-            raise CheckpointError(
-                f"{self.root}: self-check failed: two different images give identical "
-                "first-token logits, so the image is not reaching the language model (e.g. a "
-                "zeroed projector or vision tower, or a broken loader). Refusing to run a blind "
-                "policy."
+            self._blind(
+                "reordering the image tokens leaves the first-token logits unchanged, so the "
+                "image is not reaching the language model (e.g. a zeroed projector, or a "
+                "library change that drops the image tokens)"
             )
         return diff
+
+    def _blind(self, what: str) -> NoReturn:
+        raise CheckpointError(
+            f"{self.root}: self-check failed: {what}. Refusing to run a blind policy; check "
+            "the checkpoint files and the installed torch/transformers versions."
+        )
 
     # -- prediction ---------------------------------------------------------------------------
 

@@ -79,14 +79,24 @@ class OpenVLANetwork(nn.Module):
         self.projector = Projector(cfg.vision_dim, cfg.hidden_size, cfg.use_fused_vision_backbone)
         self.language_model = LlamaForCausalLM(build_llama_config(cfg, attn_implementation))
 
-    def embed_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Pixels [B, C, 224, 224] -> projected patch embeddings [B, 256, H] in the LLM dtype."""
-        # The towers' patch embedding (a conv, never quantised) holds the placement's vision
-        # dtype; a quantised projector's bias may be in another one (the compute dtype).
-        vision_dtype = self.vision_backbone.featurizer.patch_embed.proj.weight.dtype
-        patches = self.vision_backbone(pixel_values.to(vision_dtype))
+    @property
+    def vision_dtype(self) -> torch.dtype:
+        """dtype of the towers' input: their patch embedding (a conv, never quantised) holds
+        the placement's vision dtype; a quantised projector's bias may be in another one."""
+        return self.vision_backbone.featurizer.patch_embed.proj.weight.dtype
+
+    def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pixels [B, C, 224, 224] -> concatenated tower patch features [B, 256, D]."""
+        return self.vision_backbone(pixel_values.to(self.vision_dtype))
+
+    def project(self, patches: torch.Tensor) -> torch.Tensor:
+        """Tower features [B, 256, D] -> image tokens [B, 256, H] in the LLM dtype."""
         projected = self.projector(patches)
         return projected.to(self.language_model.get_input_embeddings().weight.dtype)
+
+    def embed_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pixels [B, C, 224, 224] -> projected patch embeddings [B, 256, H] in the LLM dtype."""
+        return self.project(self.vision_features(pixel_values))
 
 
 @dataclass
@@ -119,9 +129,16 @@ def prefill(
         (last-position logits [B, vocab] float32, KV cache, attention mask [B, T],
         next position ids [B, 1]).
     """
+    return prefill_with_image_tokens(net, net.embed_images(pixel_values), prompts)
+
+
+@torch.inference_mode()
+def prefill_with_image_tokens(
+    net: OpenVLANetwork, images: torch.Tensor, prompts: list[torch.Tensor]
+) -> tuple[torch.Tensor, object, torch.Tensor, torch.Tensor]:
+    """:func:`prefill` from already projected image tokens [B, 256, H] (see there)."""
     lm = net.language_model
     embed = lm.get_input_embeddings()
-    images = net.embed_images(pixel_values)
     device = images.device
     seqs = []
     for i, ids in enumerate(prompts):

@@ -360,3 +360,21 @@ def test_config_parses_published_fields(small_ckpt: Path) -> None:
     assert cfg.vision[0].no_embed_class and cfg.vision[0].reg_tokens == 4
     assert cfg.vision[1].attn_pool and not cfg.vision[1].class_token
     assert cfg.norm_stats["bridge_orig"].mask == (True,) * 6 + (False,)
+
+
+def test_all_finite_is_exact() -> None:
+    from openvla_ros.model.checkpoint import all_finite
+
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        t = torch.randn(10_000).to(dtype)
+        assert all_finite(t)
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            u = t.clone()
+            u[1234] = bad
+            assert not all_finite(u), (dtype, bad)
+    # Finite values whose sum overflows are still finite (no false corruption report).
+    assert all_finite(torch.full((8,), 3e38))
+    assert all_finite(torch.full((100,), 60000.0, dtype=torch.float16))
+    both = torch.tensor([float("inf"), -float("inf")])
+    assert not all_finite(both)
+    assert all_finite(torch.zeros(0)) and all_finite(torch.arange(3))

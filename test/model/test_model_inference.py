@@ -280,6 +280,34 @@ def test_self_check_catches_image_blind_model(ckpt_copy: Callable[[], Path]) -> 
     assert a.token_ids == b.token_ids
 
 
+def _zero_keys(root: Path, keys: tuple[str, ...]) -> None:
+    for shard in root.glob("model-*.safetensors"):
+        tensors = load_file(str(shard))
+        for key in keys:
+            if key in tensors:
+                tensors[key] = torch.zeros_like(tensors[key])
+        save_file(tensors, str(shard), metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize("tower", ["featurizer", "fused_featurizer"])
+def test_self_check_catches_a_tower_that_ignores_pixels(
+    ckpt_copy: Callable[[], Path], tower: str
+) -> None:
+    # With a zeroed patch projection the tower still outputs position-dependent features, so
+    # only the pixel check can see that the image never got in.
+    root = ckpt_copy()
+    _zero_keys(root, (f"vision_backbone.{tower}.patch_embed.proj.weight",))
+    index = 0 if tower == "featurizer" else 1
+    with pytest.raises(CheckpointError, match=f"vision tower {index} gives the same patch"):
+        OpenVLAPolicy.from_checkpoint(root, precision="fp32", device="cpu")
+    blind = OpenVLAPolicy.from_checkpoint(root, precision="fp32", device="cpu", self_check=False)
+    a = blind.network.vision_features(blind._pixels([scene(0)]))
+    b = blind.network.vision_features(blind._pixels([scene(5)]))
+    width = blind.config.vision[0].embed_dim
+    part = slice(0, width) if index == 0 else slice(width, None)
+    assert torch.equal(a[..., part], b[..., part])  # that tower really is image-blind
+
+
 def test_self_check_passes(policy: OpenVLAPolicy) -> None:
     assert policy.self_check() > 0
 
