@@ -14,6 +14,7 @@ Pure Python: no launch, launch_ros or rclpy imports.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -27,23 +28,40 @@ from openvla_ros.errors import ConfigError
 from openvla_ros.paramspec import flatten_params
 
 __all__ = [
+    "BOOL_FALSE",
+    "BOOL_TRUE",
+    "GRIPPER_ADAPTERS",
     "LAUNCH_ARGUMENTS",
+    "NODE_ENV",
     "ROBOTS",
     "LaunchArgument",
     "NodeDescription",
+    "check_given_arguments",
     "config_path",
     "describe_graph",
+    "executor_base_frame",
+    "executor_gripper_adapter",
+    "exit_message",
     "launch_arguments",
     "node_argv",
     "robot_topic_defaults",
+    "sim_arm_geometry",
 ]
 
 PACKAGE = "openvla_ros"
 ROBOTS = ("franka", "widowx", "sim")
 _SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 _LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off", "")
+#: Boolean launch argument spellings (any case); docs/launch.md lists the same.
+BOOL_TRUE = ("true", "1", "yes", "on")
+BOOL_FALSE = ("false", "0", "no", "off", "")
+_BOOL_CHOICES = ("true", "false")
+#: Gripper drivers a launch can select; "" keeps the params file's executor value.
+GRIPPER_ADAPTERS = ("none", "franka", "interbotix")
+#: Environment of every node a launch starts: rclpy then checks the length and type of every
+#: message field our nodes set (without it a short list published into ``float64[7]`` goes
+#: out padded with whatever memory follows it). Third-party publishers need it themselves.
+NODE_ENV: Mapping[str, str] = {"ROS_PYTHON_CHECK_FIELDS": "1"}
 
 
 @dataclass(frozen=True)
@@ -92,17 +110,21 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("namespace", "", "Namespace for the nodes and the package's own topics "
                    "(delta_action, executor_state, estop, instruction)."),
     LaunchArgument("use_sim_time", "false", "Use /clock (true with a simulator that runs "
-                   "faster than real time).", ("true", "false")),
+                   "faster than real time).", _BOOL_CHOICES),
     LaunchArgument("log_level", "info", "Log level of every node.", _LOG_LEVELS),
     LaunchArgument("params_file", "", "Extra ROS params file applied over config/<robot>.yaml "
                    "(same layout: node name -> ros__parameters)."),
     LaunchArgument("enable", "false", "Start policy and executor enabled (demos only; on a real "
-                   "arm enable explicitly with the ~/enable services).", ("true", "false")),
+                   "arm enable explicitly with the ~/enable services).", _BOOL_CHOICES),
     LaunchArgument("with_sim", "false", "Also start the simulated Panda (sim_arm): camera + EE "
-                   "pose out, commands in.", ("true", "false")),
+                   "pose out, commands in.", _BOOL_CHOICES),
     LaunchArgument("policy", "model", "model: OpenVLA (local checkpoint or remote_url); "
                    "scripted: a fixed action sequence from the params file (dry runs).",
                    ("model", "scripted")),
+    LaunchArgument("gripper_adapter", "", "Gripper driver of the executor besides its Float64 "
+                   "topic: none, franka (franka_msgs Move/Grasp), interbotix (xs "
+                   "JointSingleCommand); empty: the params file's value (with_sim: none).",
+                   ("", *GRIPPER_ADAPTERS)),
 )  # fmt: skip
 
 _ARG_NAMES = tuple(a.name for a in LAUNCH_ARGUMENTS)
@@ -167,6 +189,8 @@ class NodeDescription:
         overrides: parameters applied after the files (launch arguments win).
         remappings: ``(from, to)`` topic remaps.
         ros_arguments: extra ``--ros-args`` arguments (``--log-level``).
+        env: environment variables added to the node's (:data:`NODE_ENV`).
+        required: the launch stops when this node exits (:func:`exit_message` says why).
     """
 
     package: str
@@ -178,6 +202,8 @@ class NodeDescription:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     remappings: tuple[tuple[str, str], ...] = ()
     ros_arguments: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=lambda: dict(NODE_ENV))
+    required: bool = True
 
     @property
     def parameters(self) -> list[Any]:
@@ -225,11 +251,14 @@ def _check_robot(robot: str) -> None:
 
 def _as_bool(name: str, value: str) -> bool:
     text = value.strip().lower()
-    if text in _TRUE:
+    if text in BOOL_TRUE:
         return True
-    if text in _FALSE:
+    if text in BOOL_FALSE:
         return False
-    raise ConfigError(f"launch argument {name}:={value!r} is not true or false")
+    raise ConfigError(
+        f"launch argument {name}:={value!r} is not a boolean; use true or false "
+        f"(also accepted, any case: {', '.join(t for t in BOOL_TRUE + BOOL_FALSE if t)})"
+    )
 
 
 def _resolve(robot: str, args: Mapping[str, str]) -> dict[str, str]:
@@ -244,8 +273,8 @@ def _resolve(robot: str, args: Mapping[str, str]) -> dict[str, str]:
     for arg in LAUNCH_ARGUMENTS:
         value = values[arg.name]
         if arg.choices is not None and value.lower() not in arg.choices:
-            if arg.choices == ("true", "false"):
-                _as_bool(arg.name, value)  # accepts 1/0/yes/no too
+            if arg.choices == _BOOL_CHOICES:
+                _as_bool(arg.name, value)  # accepts 1/0/yes/no/on/off too
             else:
                 raise ConfigError(
                     f"launch argument {arg.name}:={value!r} is not one of {list(arg.choices)}"
@@ -340,6 +369,15 @@ def describe_graph(
         "gripper_topic": v["gripper_topic"],
         "enable_on_start": enable,
     }
+    with_sim = _as_bool("with_sim", v["with_sim"])
+    adapter = v["gripper_adapter"].strip().lower()
+    if adapter:
+        executor["gripper_adapter"] = executor_gripper_adapter(adapter)
+    elif with_sim:
+        # The simulator takes the Float64 topic; a robot's driver adapter has nothing to talk to.
+        executor["gripper_adapter"] = executor_gripper_adapter("none")
+    if with_sim and profile != "sim":
+        executor.update(sim_arm_geometry(share_dir))
 
     def package_node(
         executable: str,
@@ -375,15 +413,114 @@ def describe_graph(
             "target_pose_topic": v["target_pose_topic"],
         }
         nodes.append(package_node("widowx_bridge_node", "widowx_bridge", bridge))
-    if _as_bool("with_sim", v["with_sim"]):
+    if with_sim:
         remaps = tuple((fixed, v[key]) for key, fixed in _SIM_TOPICS.items() if v[key] != fixed)
         # The simulator is the clock: with use_sim_time it runs as fast as it can and
-        # publishes /clock; it never listens to /clock itself.
-        sim = {"use_sim_time": False, "real_time": not use_sim_time}
+        # publishes /clock; it never listens to /clock itself. It speaks the executor's base
+        # frame (fr3_link0, wx250s/base_link, ...): in its own (panda_link0) every pose and
+        # command would be refused as a frame mismatch and nothing would move.
+        sim = {
+            "use_sim_time": False,
+            "real_time": not use_sim_time,
+            "base_frame": executor_base_frame(files),
+        }
         nodes.append(package_node("sim_arm_node", "sim_arm", sim, remaps))
     if namespace:
         nodes = [_inline_params(n) for n in nodes]
     return nodes
+
+
+def executor_gripper_adapter(choice: str) -> str:
+    """The executor's ``gripper_adapter`` value for a launch choice (``none`` is the
+    executor's Float64-only setting, whatever it is named there).
+
+    Raises:
+        ConfigError: not one of :data:`GRIPPER_ADAPTERS`.
+    """
+    from openvla_ros.nodes.params import EXECUTOR_NODE_PARAMS
+
+    if choice not in GRIPPER_ADAPTERS:
+        raise ConfigError(
+            f"launch argument gripper_adapter:={choice!r} is not one of {list(GRIPPER_ADAPTERS)}"
+        )
+    spec = next(s for s in EXECUTOR_NODE_PARAMS if s.name == "gripper_adapter")
+    allowed = spec.choices or ()
+    if choice == "none" and "none" not in allowed:
+        return "topic"
+    return choice
+
+
+#: Executor parameters that describe the arm's geometry rather than the robot's safety
+#: envelope: with the simulator standing in for a robot they come from config/sim.yaml (a
+#: Panda pointing down), not from the robot's file (the WidowX's tool points forward).
+SIM_ARM_GEOMETRY = (
+    "limits.nominal_rpy_rad",
+    "limits.tool_axis",
+    "limits.max_tilt_rad",
+    "limits.yaw_range_rad",
+)
+
+
+def sim_arm_geometry(share_dir: str | Path | None = None) -> dict[str, Any]:
+    """The :data:`SIM_ARM_GEOMETRY` values of config/sim.yaml's executor section (those set)."""
+    section = _node_section(str(config_path("sim", share_dir)), "openvla_executor")
+    return {k: section[k] for k in SIM_ARM_GEOMETRY if k in section}
+
+
+def executor_base_frame(params_files: Sequence[str]) -> str:
+    """``frames.base`` of the executor as the params files set it (later files win).
+
+    Raises:
+        ConfigError: no file sets it.
+    """
+    merged: dict[str, Any] = {}
+    for path in params_files:
+        merged.update(_node_section(path, "openvla_executor"))
+    base = merged.get("frames.base")
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"no openvla_executor frames.base in {list(params_files)}")
+    return base
+
+
+def check_given_arguments(given: Sequence[str]) -> list[str]:
+    """Check launch argument names given on the command line against the declared ones.
+
+    A name within one or two typos of a declared argument (``comand_type``, ``enabel``) is
+    refused: ignoring it would run with a default the operator meant to change. Other
+    unknown names are returned (the launch warns about them: a parent launch file may pass
+    arguments of its own to an included one).
+
+    Raises:
+        ConfigError: a misspelled argument, with the one meant.
+    """
+    unknown = sorted(set(given) - set(_ARG_NAMES))
+    others = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, _ARG_NAMES, n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(
+                f"unknown launch argument {name!r}: did you mean {close[0]!r}? (see --show-args)"
+            )
+        others.append(name)
+    return others
+
+
+def exit_message(node_name: str, returncode: int | None) -> str:
+    """What the launch says when a required node exits on its own, before it stops the rest.
+
+    Exit code 2 is a node that refused its configuration (its ``cannot start:`` line gives
+    the reason); a negative code is the signal that killed it.
+    """
+    if returncode == 2:
+        why = "could not start (exit code 2: see its 'cannot start:' line above)"
+    elif returncode is not None and returncode < 0:
+        why = f"was killed by signal {-returncode}"
+    else:
+        why = f"exited with code {returncode}"
+    return (
+        f"{node_name} {why}; stopping the launch (the other nodes hold and exit: a partial "
+        "graph cannot run the arm)"
+    )
 
 
 def _needs_widowx_bridge(profile: str, v: Mapping[str, str]) -> bool:

@@ -11,7 +11,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from openvla_ros.launch_description.graph import describe_graph, launch_arguments
+from openvla_ros.launch_description.graph import (
+    NodeDescription,
+    check_given_arguments,
+    describe_graph,
+    exit_message,
+    launch_arguments,
+)
+
+_BOOL_CHOICES = ("true", "false")
+
+
+def _on_exit(node: NodeDescription) -> Any:
+    """``on_exit`` of a required node: unless the launch is already stopping, say which node
+    ended and why (:func:`exit_message`), then shut the launch down."""
+    from launch.actions import LogInfo, Shutdown
+
+    def handler(event: Any, context: Any) -> list[Any] | None:
+        if context.is_shutdown:
+            return None  # Ctrl-C / a stop already under way: every node exits, as asked
+        message = exit_message(node.name, event.returncode)
+        return [LogInfo(msg=message), Shutdown(reason=message)]
+
+    return handler
 
 
 def launch_nodes(robot: str, context: Any) -> list[Any]:
@@ -19,12 +41,19 @@ def launch_nodes(robot: str, context: Any) -> list[Any]:
 
     Launch arguments are substitutions until the launch runs: an ``OpaqueFunction`` evaluates
     them in ``context`` and the plain-code graph decides (the same code the tests and the demo
-    runner use).
+    runner use). A misspelled argument is refused (:func:`check_given_arguments`); other
+    unknown names are warned about.
     """
+    import launch.logging
     from ament_index_python.packages import get_package_share_directory
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
+    ignored = check_given_arguments(list(context.launch_configurations))
+    if ignored:
+        launch.logging.get_logger("openvla_ros").warning(
+            f"ignoring launch argument(s) this launch file does not declare: {ignored}"
+        )
     values = {a.name: LaunchConfiguration(a.name).perform(context) for a in launch_arguments(robot)}
     share_dir = get_package_share_directory("openvla_ros")
     return [
@@ -36,8 +65,10 @@ def launch_nodes(robot: str, context: Any) -> list[Any]:
             parameters=node.parameters,
             remappings=list(node.remappings),
             arguments=["--ros-args", *node.ros_arguments],
+            additional_env=dict(node.env),
             output="screen",
             emulate_tty=True,
+            **({"on_exit": _on_exit(node)} if node.required else {}),
         )
         for node in describe_graph(robot, values, share_dir=share_dir)
     ]
@@ -45,7 +76,11 @@ def launch_nodes(robot: str, context: Any) -> list[Any]:
 
 def generate_launch_description_for(robot: str) -> Any:
     """Declare every launch argument of ``robot`` (description, default, choices), then start
-    the graph through an ``OpaqueFunction``."""
+    the graph through an ``OpaqueFunction``.
+
+    Boolean arguments declare no ``choices``: launch compares choices exactly, and the graph
+    accepts every documented spelling (true/false, 1/0, yes/no, on/off, any case).
+    """
     from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
@@ -54,7 +89,11 @@ def generate_launch_description_for(robot: str) -> Any:
             arg.name,
             default_value=arg.default,
             description=arg.description,
-            **({"choices": list(arg.choices)} if arg.choices else {}),
+            **(
+                {"choices": list(arg.choices)}
+                if arg.choices and arg.choices != _BOOL_CHOICES
+                else {}
+            ),
         )
         for arg in launch_arguments(robot)
     ]

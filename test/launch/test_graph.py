@@ -23,7 +23,7 @@ EXPECTED_ARGS = {
     "robot", "checkpoint", "precision", "device", "unnorm_key", "mode", "command_type",
     "camera_topic", "ee_pose_topic", "target_pose_topic", "target_twist_topic", "gripper_topic",
     "remote_url", "namespace", "use_sim_time", "log_level", "params_file", "enable", "with_sim",
-    "policy",
+    "policy", "gripper_adapter",
 }  # fmt: skip
 CKPT = {"checkpoint": "/models/openvla-7b"}
 
@@ -166,7 +166,11 @@ def test_sim_graph_and_topic_overrides() -> None:
 def test_use_sim_time_makes_sim_the_clock() -> None:
     nodes = _by_name(describe_graph("sim", {"use_sim_time": "true"}))
     assert nodes["openvla_executor"].overrides["use_sim_time"] is True
-    assert nodes["sim_arm"].overrides == {"use_sim_time": False, "real_time": False}
+    assert nodes["sim_arm"].overrides == {
+        "use_sim_time": False,
+        "real_time": False,
+        "base_frame": "panda_link0",
+    }
 
 
 def test_enable_log_level_and_unnorm_key() -> None:
@@ -242,3 +246,124 @@ def test_precision_and_device_come_from_the_params_file_unless_given() -> None:
         "franka", {"checkpoint": "/ckpt", "precision": "INT4", "device": "cuda:1"}
     )[0]
     assert policy.overrides["precision"] == "int4" and policy.overrides["device"] == "cuda:1"
+
+
+# -- issue 11 (launch side) and issue 10 items 7/8 ---------------------------------------------
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+def _yaml_executor(robot: str) -> dict:
+    data = yaml.safe_load((CONFIG / f"{robot}.yaml").read_text())
+    return data["openvla_executor"]["ros__parameters"]
+
+
+@pytest.mark.parametrize("robot", ["franka", "widowx", "sim"])
+def test_with_sim_speaks_the_executors_base_frame(robot: str) -> None:
+    # franka/widowx with_sim:=true never moved: the sim published panda_link0 poses and the
+    # executor (fr3_link0 / wx250s/base_link) refused every one.
+    nodes = _by_name(describe_graph(robot, {**CKPT, "with_sim": "true"}))
+    base = _yaml_executor(robot)["frames"]["base"]
+    assert nodes["sim_arm"].overrides["base_frame"] == base
+    assert (
+        base == {"franka": "fr3_link0", "widowx": "wx250s/base_link", "sim": "panda_link0"}[robot]
+    )
+
+
+def test_with_sim_base_frame_follows_an_extra_params_file(tmp_path: Path) -> None:
+    extra = tmp_path / "panda.yaml"
+    extra.write_text(
+        "openvla_executor:\n  ros__parameters:\n    frames:\n      base: panda_link0\n"
+    )
+    nodes = _by_name(
+        describe_graph("franka", {**CKPT, "with_sim": "true", "params_file": str(extra)})
+    )
+    assert nodes["sim_arm"].overrides["base_frame"] == "panda_link0"
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_every_node_is_required_and_checks_message_fields(robot: str) -> None:
+    for node in describe_graph(robot, {**CKPT, "with_sim": "true"}):
+        assert node.required, node.name
+        assert node.env == {"ROS_PYTHON_CHECK_FIELDS": "1"}, node.name
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [("none", {"topic", "none"}), ("franka", {"franka"}), ("INTERBOTIX", {"interbotix"})],
+)
+def test_gripper_adapter_argument(choice: str, expected: set) -> None:
+    executor = _by_name(describe_graph("franka", {**CKPT, "gripper_adapter": choice}))[
+        "openvla_executor"
+    ]
+    assert executor.overrides["gripper_adapter"] in expected
+
+
+def test_gripper_adapter_default_is_the_params_files_value_and_none_with_sim() -> None:
+    executor = _by_name(describe_graph("franka", CKPT))["openvla_executor"]
+    assert "gripper_adapter" not in executor.overrides  # config/franka.yaml decides
+    sim = _by_name(describe_graph("franka", {**CKPT, "with_sim": "true"}))["openvla_executor"]
+    assert sim.overrides["gripper_adapter"] in ("topic", "none")  # the sim takes the Float64
+    explicit = describe_graph(
+        "widowx", {**CKPT, "with_sim": "true", "gripper_adapter": "interbotix"}
+    )
+    assert _by_name(explicit)["openvla_executor"].overrides["gripper_adapter"] == "interbotix"
+    with pytest.raises(ConfigError, match="gripper_adapter"):
+        describe_graph("franka", {**CKPT, "gripper_adapter": "robotiq"})
+
+
+@pytest.mark.parametrize("text", ["true", "True", "TRUE", "1", "yes", "Yes", "on", "ON"])
+def test_boolean_spellings_true(text: str) -> None:
+    nodes = _by_name(describe_graph("sim", {"enable": text}))
+    assert nodes["openvla_executor"].overrides["enable_on_start"] is True
+
+
+@pytest.mark.parametrize("text", ["false", "False", "0", "no", "NO", "off", ""])
+def test_boolean_spellings_false(text: str) -> None:
+    nodes = _by_name(describe_graph("sim", {"enable": text}))
+    assert nodes["openvla_executor"].overrides["enable_on_start"] is False
+
+
+def test_boolean_nonsense_is_refused_with_the_spellings() -> None:
+    with pytest.raises(ConfigError, match="not a boolean; use true or false"):
+        describe_graph("sim", {"with_sim": "maybe"})
+
+
+def test_exit_messages_say_which_node_and_why() -> None:
+    from openvla_ros.launch_description.graph import exit_message
+
+    assert exit_message("openvla_policy", 2).startswith(
+        "openvla_policy could not start (exit code 2: see its 'cannot start:' line above)"
+    )
+    assert "killed by signal 9" in exit_message("sim_arm", -9)
+    assert "exited with code 1" in exit_message("openvla_executor", 1)
+    assert "stopping the launch" in exit_message("openvla_executor", 0)
+
+
+def test_given_argument_names() -> None:
+    from openvla_ros.launch_description.graph import check_given_arguments
+
+    declared = [a.name for a in LAUNCH_ARGUMENTS]
+    assert check_given_arguments(declared) == []
+    assert check_given_arguments([*declared, "world"]) == ["world"]
+    for typo, meant in [
+        ("enabel", "enable"),
+        ("with_simm", "with_sim"),
+        ("unorm_key", "unnorm_key"),
+    ]:
+        with pytest.raises(ConfigError, match=f"did you mean '{meant}'"):
+            check_given_arguments([typo])
+
+
+def test_with_sim_on_a_robot_takes_the_simulated_arms_orientation_bound() -> None:
+    # The WidowX's tool points forward (nominal pitch pi/2); the simulated Panda's points down:
+    # with the robot's bound every sim pose was refused as 1.5 rad out of orientation.
+    sim = _yaml_executor("sim")["limits"]
+    executor = _by_name(describe_graph("widowx", {**CKPT, "with_sim": "true"}))["openvla_executor"]
+    assert executor.overrides["limits.nominal_rpy_rad"] == sim["nominal_rpy_rad"]
+    assert executor.overrides["limits.tool_axis"] == sim["tool_axis"]
+    assert _yaml_executor("widowx")["limits"]["nominal_rpy_rad"] != sim["nominal_rpy_rad"]
+    # The robot's own safety envelope stays: no box or speed limit is taken from the sim.
+    assert not any(k.startswith("limits.workspace") for k in executor.overrides)
+    real = _by_name(describe_graph("widowx", CKPT))["openvla_executor"]
+    assert "limits.nominal_rpy_rad" not in real.overrides

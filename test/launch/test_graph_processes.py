@@ -10,7 +10,7 @@ pytest.importorskip("rclpy", reason="rclpy not installed (run scripts/setup_env.
 pytest.importorskip("openvla_ros.msg", reason="interfaces not built")
 pytest.importorskip("pybullet", reason="pybullet not installed")
 
-from openvla_ros.launch_description.graph import describe_graph, node_argv
+from openvla_ros.launch_description.graph import describe_graph, node_argv, robot_topic_defaults
 from test.conftest import wait_for
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -34,3 +34,41 @@ def test_sim_graph_nodes_start_from_argv(spawn, command_type: str) -> None:
     assert ok, f"nodes did not start from node_argv:\n{logs}"
     assert all(p.alive() for p in procs.values()), logs
     assert f"command_type {command_type}" in executor.output()
+
+
+@pytest.mark.parametrize("robot", ["franka", "widowx"])
+def test_robot_launch_with_sim_moves_the_arm(spawn, robot: str) -> None:
+    # Issue 11 item 3: with_sim:=true never moved: the sim published panda_link0 poses and the
+    # executor (fr3_link0 / wx250s/base_link) refused every one.
+    from geometry_msgs.msg import PoseStamped
+
+    from openvla_ros.msg import ExecutorState
+    from openvla_ros.nodes.common import POSE_QOS, STATE_QOS
+    from test.nodes.ros_helpers import Probe
+
+    nodes = describe_graph(robot, {"with_sim": "true", "policy": "scripted", "enable": "true"})
+    step = {"scripted.actions": [0.0, 0.01, 0.0, 0.0, 0.0, 0.0, 1.0]}  # 1 cm sideways per step
+    procs = {
+        n.name: spawn(
+            node_argv(n, extra_overrides=step if n.name == "openvla_policy" else None),
+            name=n.name,
+            env=dict(n.env),
+        )
+        for n in nodes
+    }
+    probe = Probe()
+    try:
+        pose_topic = robot_topic_defaults(robot)["ee_pose_topic"]  # the sim is remapped onto it
+        poses = probe.sub(PoseStamped, pose_topic, POSE_QOS)
+        states = probe.sub(ExecutorState, "/openvla/executor_state", STATE_QOS)
+        assert wait_for(lambda: len(poses) > 0, 60.0, 0.2), procs["sim_arm"].output()
+        start_y = poses[-1].pose.position.y
+        probe.instruction("move sideways")
+        moved = wait_for(lambda: poses[-1].pose.position.y - start_y > 0.02, 40.0, 0.2)
+        logs = "\n".join(f"--- {k}\n{p.output()[-3000:]}" for k, p in procs.items())
+        assert moved, logs
+        assert any(s.outcome == ExecutorState.OUTCOME_EXECUTED for s in states), logs
+        frames = {p.header.frame_id for p in poses}
+        assert frames == {"fr3_link0" if robot == "franka" else "wx250s/base_link"}
+    finally:
+        probe.close()

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from openvla_ros.errors import ConfigError
 from openvla_ros.launch_description.graph import describe_graph, launch_arguments
 from test.conftest import REPO
 
@@ -93,12 +94,29 @@ class _Config:
         return self.values[self.name]
 
 
+class _Warnings(list):
+    def warning(self, text: str) -> None:
+        self.append(text)
+
+
+_WARNINGS = _Warnings()
+
+
+class _Context:
+    """What launch_nodes reads of a LaunchContext."""
+
+    def __init__(self, given: dict[str, str], is_shutdown: bool = False) -> None:
+        self.launch_configurations = dict(given)
+        self.is_shutdown = is_shutdown
+
+
 def _import_with_stand_ins(robot: str, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     mods = {
         name: types.ModuleType(name)
         for name in (
             "launch",
             "launch.actions",
+            "launch.logging",
             "launch.substitutions",
             "launch_ros",
             "launch_ros.actions",
@@ -110,6 +128,10 @@ def _import_with_stand_ins(robot: str, monkeypatch: pytest.MonkeyPatch) -> types
     mods["launch"].LaunchContext = object
     mods["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorder,), {})
     mods["launch.actions"].OpaqueFunction = type("OpaqueFunction", (_Recorder,), {})
+    mods["launch.actions"].LogInfo = type("LogInfo", (_Recorder,), {})
+    mods["launch.actions"].Shutdown = type("Shutdown", (_Recorder,), {})
+    mods["launch.logging"].get_logger = lambda name: _WARNINGS
+    mods["launch"].logging = mods["launch.logging"]
     mods["launch.substitutions"].LaunchConfiguration = _Config
     mods["launch_ros.actions"].Node = type("Node", (_Recorder,), {})
     mods["ament_index_python.packages"].get_package_share_directory = lambda pkg: str(REPO)
@@ -135,6 +157,11 @@ def test_launch_file_declares_arguments_and_builds_the_graph(
     assert [d.args[0] for d in declared] == [a.name for a in expected]
     for d, a in zip(declared, expected, strict=True):
         assert d.kwargs["default_value"] == a.default and d.kwargs["description"] == a.description
+        # launch compares choices exactly: booleans declare none (the graph accepts 1/yes/on..)
+        if a.choices == ("true", "false"):
+            assert "choices" not in d.kwargs, a.name
+        else:
+            assert d.kwargs.get("choices") == (list(a.choices) if a.choices else None)
     opaque = [e for e in entities if type(e).__name__ == "OpaqueFunction"]
     assert len(opaque) == 1
 
@@ -144,7 +171,7 @@ def test_launch_file_declares_arguments_and_builds_the_graph(
     if robot != "sim":
         values["checkpoint"] = "/models/openvla-7b"
     _Config.values = values
-    nodes = opaque[0].kwargs["function"](object())
+    nodes = opaque[0].kwargs["function"](_Context(values))
     graph = describe_graph(robot, values, share_dir=REPO)
     assert [n.kwargs["name"] for n in nodes] == [g.name for g in graph]
     for node, g in zip(nodes, graph, strict=True):
@@ -158,6 +185,35 @@ def test_launch_file_declares_arguments_and_builds_the_graph(
         assert isinstance(kw["parameters"][0], str) and isinstance(kw["parameters"][-1], dict)
         assert kw["remappings"] == list(g.remappings)
         assert kw["arguments"] == ["--ros-args", "--log-level", "info"]
+        assert kw["additional_env"] == {"ROS_PYTHON_CHECK_FIELDS": "1"}
+        # Required: a node that exits on its own stops the launch, saying which and why.
+        on_exit = kw["on_exit"]
+        actions = on_exit(types.SimpleNamespace(returncode=2), _Context({}))
+        assert [type(a).__name__ for a in actions] == ["LogInfo", "Shutdown"]
+        message = actions[1].kwargs["reason"]
+        assert actions[0].kwargs["msg"] == message
+        assert message.startswith(f"{g.name} could not start (exit code 2")
+        # Exits during a requested stop (Ctrl-C) add nothing.
+        assert on_exit(types.SimpleNamespace(returncode=0), _Context({}, is_shutdown=True)) is None
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"), [("enabel", "enable"), ("comand_type", "command_type")]
+)
+def test_misspelled_launch_argument_is_refused(
+    given: str, refused: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _import_with_stand_ins("sim", monkeypatch)
+    desc = module.generate_launch_description()
+    opaque = next(e for e in desc.args[0] if type(e).__name__ == "OpaqueFunction")
+    values = {a.name: a.default for a in launch_arguments("sim")}
+    _Config.values = values
+    with pytest.raises(ConfigError, match=f"did you mean '{refused}'"):
+        opaque.kwargs["function"](_Context({**values, given: "true"}))
+    # A name that is not near any argument (a parent launch file's own) is only warned about.
+    _WARNINGS.clear()
+    nodes = opaque.kwargs["function"](_Context({**values, "parent_world": "kitchen"}))
+    assert nodes and _WARNINGS and "parent_world" in _WARNINGS[0]
 
 
 @pytest.mark.parametrize("robot", LAUNCH_FILES)
