@@ -157,6 +157,10 @@ class RecorderCore:
         except DatasetError as exc:
             self._reject(topic, str(exc))
 
+    def reject(self, topic: str, reason: str) -> None:
+        """Count (and log the 1st, 10th, 100th, ...) unusable message on ``topic``."""
+        self._reject(topic, reason)
+
     def _reject(self, topic: str, reason: str) -> None:
         self.rejected[topic] += 1
         if topic not in self._first_error:

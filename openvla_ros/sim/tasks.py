@@ -123,6 +123,17 @@ class Scene:
                 return c
         raise KeyError(colour)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Scene:
+        """Inverse of :meth:`to_dict` (``~/task_state`` and ``~/reset_scene`` payloads)."""
+        cubes = tuple(
+            CubeSpec(str(c["colour"]), tuple(float(v) for v in c["position"]),  # type: ignore[arg-type]
+                     float(c.get("yaw", 0.0)))
+            for c in d["cubes"]
+        )  # fmt: skip
+        return cls(str(d["task"]), int(d["seed"]), cubes, str(d["target_colour"]),
+                   str(d["instruction"]), float(d.get("cube_size_m", 0.04)))  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (``~/task_state``, ``~/reset_scene`` answers, dataset metadata)."""
         return {

@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The openvla_ros Authors
+"""``openvla_recorder``: demonstrations from live topics into a LeRobot v3 dataset (thin node).
+
+Subscribes (raw CDR, decoded with the same rosbags typestore ``bag-to-dataset`` uses, so both
+paths share one decoder) to the camera, the measured end-effector pose, the finger joint states
+and ``/instruction``; everything else is :class:`openvla_ros.data.recorder.RecorderCore`.
+
+Episodes: a message on ``/instruction`` ends the running episode (success unknown) and starts
+one; ``~/start`` (Trigger) starts one with the last instruction; ``~/stop`` (SetBool: ``data`` =
+success) ends and writes it (``false`` keeps it marked failed); ``~/discard`` (Trigger) drops it.
+Each episode is written when it ends. ``~/episodes`` (String, JSON, reliable, depth 100) reports
+every outcome with the header-stamp times of its first grid point and its end, so a bag of the
+same run converts to the same frames. Ctrl-C mid-episode discards that episode (logged);
+everything already written stays.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+from std_srvs.srv import SetBool, Trigger
+
+from openvla_ros.bag.record import RECORD_QOS, message_class
+from openvla_ros.bag.typestore import build_typestore
+from openvla_ros.data.recorder import EpisodeEvent, RecorderCore
+from openvla_ros.data.recorder_config import RECORDER_PARAMS, config_from_params
+from openvla_ros.errors import DatasetError
+from openvla_ros.nodes.common import INSTRUCTION_QOS, declare_specs, run_node
+
+NODE_NAME = "openvla_recorder"
+
+#: Events are few and must not be lost: reliable, kept for late subscribers (bag recorders).
+EVENTS_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=100,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+
+class RecorderNode(Node):
+    """Thin adapter: raw subscriptions -> RecorderCore; services; episode events out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        values = declare_specs(self, RECORDER_PARAMS)
+        self.config, types = config_from_params(values)
+        self._events_pub = self.create_publisher(String, "~/episodes", EVENTS_QOS)
+        self.core = RecorderCore(self.config, self._publish_event)
+        self.core.open_existing()  # a bad existing dataset refuses to start, with the reason
+        self._typestore = build_typestore("kilted")
+        self._subs = []
+        for topic, msgtype in types.items():
+            qos = INSTRUCTION_QOS if topic == self.config.topics.instruction else RECORD_QOS
+            self._subs.append(
+                self.create_subscription(
+                    message_class(msgtype),
+                    topic,
+                    lambda raw, t=topic, m=msgtype: self._on_raw(t, m, raw),
+                    qos,
+                    raw=True,
+                )
+            )
+        self.create_service(Trigger, "~/start", self._on_start)
+        self.create_service(SetBool, "~/stop", self._on_stop)
+        self.create_service(Trigger, "~/discard", self._on_discard)
+        self.get_logger().info(
+            f"recording to {self.config.out} at {self.config.control_hz:g} Hz: "
+            + ", ".join(f"{t} [{m}]" for t, m in types.items())
+        )
+
+    def _on_raw(self, topic: str, msgtype: str, raw: bytes) -> None:
+        now = self.get_clock().now().nanoseconds
+        try:
+            msg = self._typestore.deserialize_cdr(bytes(raw), msgtype)
+        except Exception as exc:  # garbage on the wire must not stop the recorder
+            self.core.reject(topic, f"undecodable {msgtype}: {exc}")
+            return
+        self.core.on_message(topic, msg, now)
+
+    def _publish_event(self, event: EpisodeEvent) -> None:
+        self._events_pub.publish(String(data=json.dumps(event.as_dict())))
+        log = (
+            self.get_logger().info if event.episode_index is not None else self.get_logger().warning
+        )
+        log(f"episode {event.outcome}: {event.instruction!r} {event.frames} frames"
+            + (f" ({event.reason})" if event.reason else ""))  # fmt: skip
+
+    def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        del request
+        try:
+            self.core.start_episode()
+            response.success, response.message = True, f"recording {self.core.instruction!r}"
+        except DatasetError as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
+    def _on_stop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        event = self.core.end_episode(bool(request.data), reason="stop service")
+        response.success = event is not None and event.episode_index is not None
+        response.message = json.dumps(event.as_dict()) if event else "no episode running"
+        return response
+
+    def _on_discard(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        del request
+        event = self.core.discard_episode()
+        response.success = event is not None
+        response.message = json.dumps(event.as_dict()) if event else "no episode running"
+        return response
+
+    def destroy_node(self) -> None:
+        """Ctrl-C / shutdown: discard a running episode (logged); written ones are safe."""
+        if self.core.active:
+            event = self.core.discard_episode("interrupted (shutdown) mid-episode")
+            self.get_logger().warning(
+                f"shutdown mid-episode: episode {self.core.instruction!r} with "
+                f"{event.frames if event else 0} sampled frames not written; the "
+                f"{self.core.episodes_written} episodes in {self.config.out} are intact"
+            )
+        self.get_logger().info(
+            f"recorder done: {dict(self.core.outcomes)}; rejected messages "
+            f"{dict(self.core.rejected)}"
+        )
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run openvla_ros recorder_node``."""
+    return run_node(RecorderNode, NODE_NAME, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
