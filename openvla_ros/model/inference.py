@@ -19,6 +19,7 @@ from openvla_ros.errors import CheckpointError, InputError, PolicyError
 from openvla_ros.model.action_tokenizer import ActionTokenizer, resolve_unnorm_key, unnormalize
 from openvla_ros.model.checkpoint import ProgressCallback, load_network
 from openvla_ros.model.config import OpenVLAConfig, load_config
+from openvla_ros.model.decode import StaticDecoder, check_decode_mode
 from openvla_ros.model.network import (
     OpenVLANetwork,
     generate_greedy,
@@ -67,6 +68,7 @@ class OpenVLAPolicy:
         preprocess: str = "none",
         default_unnorm_key: str | None = None,
         load_s: float = 0.0,
+        decode: str = "eager",
     ) -> None:
         self.root = root
         self.config = config
@@ -82,6 +84,10 @@ class OpenVLAPolicy:
         self.default_unnorm_key = default_unnorm_key
         self.load_s = load_s
         self._lock = threading.Lock()
+        self.decode = check_decode_mode(decode)
+        self._static: StaticDecoder | None = None
+        if decode != "eager":
+            self._static = StaticDecoder(network, compile=decode == "compiled")
 
     # -- construction -------------------------------------------------------------------------
 
@@ -99,6 +105,7 @@ class OpenVLAPolicy:
         quantize_vision: bool = False,
         self_check: bool = True,
         progress: ProgressCallback | None = None,
+        decode: str = "eager",
     ) -> OpenVLAPolicy:
         """Load an OpenVLA checkpoint directory in the published Hugging Face layout.
 
@@ -115,6 +122,9 @@ class OpenVLAPolicy:
             quantize_vision: quantise towers + projector too (int8 / int4 only).
             self_check: verify that the image reaches the model (two images -> different logits).
             progress: ``progress(done_bytes, total_bytes, message)`` while weights load.
+            decode: ``eager`` (dynamic KV cache, the reference), ``static`` (preallocated KV
+                cache) or ``compiled`` (static cache + ``torch.compile``d decode step, CUDA
+                graphs on a GPU; compiled and warmed up here, so loading takes longer).
 
         Raises:
             CheckpointError: missing/corrupt files, key or shape mismatches, failed self-check.
@@ -126,6 +136,7 @@ class OpenVLAPolicy:
         if not root.is_dir():
             raise CheckpointError(f"{root}: checkpoint directory does not exist")
         parse_preset(preprocess)
+        check_decode_mode(decode)
         # Cheap files first, so a typo'd tokenizer never costs a 15 GB read.
         config = load_config(root)
         if default_unnorm_key is not None:
@@ -150,9 +161,12 @@ class OpenVLAPolicy:
             placement=placement,
             preprocess=preprocess,
             default_unnorm_key=default_unnorm_key,
+            decode=decode,
         )
         if self_check:
             policy.self_check()
+        if decode == "compiled":
+            policy.warm_up()
         policy.load_s = time.perf_counter() - start
         LOG.info("loaded %s in %.1f s", root, policy.load_s)
         return policy
@@ -207,6 +221,17 @@ class OpenVLAPolicy:
                 "library change that drops the image tokens)"
             )
         return diff
+
+    def warm_up(self, runs: int = 3) -> float:
+        """Run a few predictions on a fixed frame so compilation (and CUDA graph capture)
+        happens now, not on the robot's first step. Returns the seconds it took."""
+        start = time.perf_counter()
+        image = self_check_images()[0]
+        key = sorted(self.config.norm_stats)[0]
+        for _ in range(runs):
+            self.predict(image, "pick up the object", key)
+        LOG.info("warm-up (%s decode) took %.1f s", self.decode, time.perf_counter() - start)
+        return time.perf_counter() - start
 
     def _blind(self, what: str) -> NoReturn:
         raise CheckpointError(
@@ -275,7 +300,10 @@ class OpenVLAPolicy:
                 if self.placement.device.type == "cuda":
                     torch.cuda.synchronize(self.placement.device)
                 preprocess_s = time.perf_counter() - start
-                gen = generate_greedy(self.network, pixels, prompts, stats.action_dim)
+                if self._static is not None:
+                    gen = self._static.generate(pixels, prompts, stats.action_dim)
+                else:
+                    gen = generate_greedy(self.network, pixels, prompts, stats.action_dim)
             except InputError:
                 raise
             except torch.cuda.OutOfMemoryError as exc:
@@ -331,6 +359,7 @@ class OpenVLAPolicy:
             "compute_dtype": str(self.placement.compute_dtype).removeprefix("torch."),
             "vision_dtype": str(self.placement.vision_dtype).removeprefix("torch."),
             "attn_implementation": self.placement.attn_implementation,
+            "decode": self.decode,
             "preprocess": self.preprocess,
             "normalization_constants": self.processor.constants_source,
             "unnorm_keys": sorted(self.config.norm_stats),

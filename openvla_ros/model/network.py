@@ -137,8 +137,24 @@ def prefill_with_image_tokens(
     net: OpenVLANetwork, images: torch.Tensor, prompts: list[torch.Tensor]
 ) -> tuple[torch.Tensor, object, torch.Tensor, torch.Tensor]:
     """:func:`prefill` from already projected image tokens [B, 256, H] (see there)."""
-    lm = net.language_model
-    embed = lm.get_input_embeddings()
+    inputs, mask, positions = build_prefill_inputs(net, images, prompts)
+    out = net.language_model(
+        inputs_embeds=inputs,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    logits = out.logits[:, -1].float()
+    return logits, out.past_key_values, mask, positions[:, -1:] + 1
+
+
+def build_prefill_inputs(
+    net: OpenVLANetwork, images: torch.Tensor, prompts: list[torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The language model's prefill input: ([BOS] + image tokens + prompt) embeddings
+    [B, T, H] left-padded, attention mask [B, T] and position ids [B, T]."""
+    embed = net.language_model.get_input_embeddings()
     device = images.device
     seqs = []
     for i, ids in enumerate(prompts):
@@ -156,15 +172,7 @@ def prefill_with_image_tokens(
         mask[i, total - s.shape[0] :] = 1
     # Positions count only real tokens, so a padded row gets the positions it would get alone.
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = lm(
-        inputs_embeds=inputs,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    logits = out.logits[:, -1].float()
-    return logits, out.past_key_values, mask, positions[:, -1:] + 1
+    return inputs, mask, positions
 
 
 @torch.inference_mode()
