@@ -101,7 +101,31 @@ def _make_checkpoint(args: argparse.Namespace) -> int:
     if args.shards < 1:
         print("error: --shards must be >= 1", file=sys.stderr)
         return 2
-    out = write_small_checkpoint(args.out_dir, seed=args.seed, shards=args.shards)
+    from openvla_ros.model.make_checkpoint import SmallDims
+
+    base = SmallDims()
+    dims = SmallDims(
+        llm_hidden=args.llm_hidden or base.llm_hidden,
+        llm_layers=args.llm_layers or base.llm_layers,
+        llm_heads=args.llm_heads or base.llm_heads,
+        llm_kv_heads=args.llm_heads or base.llm_kv_heads,
+        llm_intermediate=args.llm_intermediate or 2 * (args.llm_hidden or base.llm_hidden),
+    )
+    for tower in (dims.dino, dims.siglip):
+        if args.vision_dim:
+            tower.update(embed_dim=args.vision_dim, mlp_hidden=2 * args.vision_dim)
+        if args.vision_depth:
+            tower["depth"] = args.vision_depth
+        if args.vision_heads:
+            tower["num_heads"] = args.vision_heads
+        if args.patch_size:
+            if 224 % args.patch_size:
+                print("error: --patch-size must divide 224 (e.g. 14, 16, 28, 32)", file=sys.stderr)
+                return 2
+            tower["patch_size"] = args.patch_size
+    out = write_small_checkpoint(
+        args.out_dir, seed=args.seed, shards=args.shards, dims=dims, dtype=args.dtype
+    )
     print(f"wrote small OpenVLA checkpoint to {out}")
     return 0
 
@@ -147,6 +171,21 @@ def register(subparsers: Any) -> None:
     m.add_argument("out_dir", help="directory to write")
     m.add_argument("--seed", type=int, default=0, help="weights seed (deterministic)")
     m.add_argument("--shards", type=int, default=2, help="safetensors shards (1 = single file)")
+    m.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16",
+                   help="stored weight dtype (default bf16, as published)")  # fmt: skip
+    g = m.add_argument_group("sizes (0 = the tiny default; both towers get the vision sizes)")
+    g.add_argument("--llm-hidden", type=int, default=0, help="Llama hidden size (default 64)")
+    g.add_argument("--llm-layers", type=int, default=0, help="Llama layers (default 2)")
+    g.add_argument("--llm-heads", type=int, default=0, help="Llama attention heads (default 4)")
+    g.add_argument("--llm-intermediate", type=int, default=0,
+                   help="Llama MLP size (default 2 x hidden)")  # fmt: skip
+    g.add_argument("--vision-dim", type=int, default=0,
+                   help="ViT width of each tower (default 32 / 48), MLP 2 x width")  # fmt: skip
+    g.add_argument("--vision-depth", type=int, default=0,
+                   help="ViT blocks per tower (default 3; features of block depth-2)")  # fmt: skip
+    g.add_argument("--vision-heads", type=int, default=0, help="ViT heads per tower (default 2)")
+    g.add_argument("--patch-size", type=int, default=0,
+                   help="ViT patch size in px (default 14: 256 tokens; 32: 49 tokens)")  # fmt: skip
     m.set_defaults(func=_make_checkpoint)
 
 

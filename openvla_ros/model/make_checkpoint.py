@@ -707,7 +707,8 @@ def write_small_checkpoint(
         )
 
     def override(spec: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: spec[k] for k in ("embed_dim", "depth", "num_heads", "mlp_hidden")}
+        keys = ("embed_dim", "depth", "num_heads", "mlp_hidden", "patch_size")
+        return {k: spec[k] for k in keys if k in spec}
 
     config = {
         "arch_specifier": "no-align+fused-gelu-mlp",
