@@ -210,7 +210,8 @@ def test_f4_a_glitched_pose_is_not_used_to_seed_a_new_episode(profile: RobotProf
         core.on_pose(HOME, t, t)  # the true arm again: the glitch is discarded
     d = core.on_action([0.01, 0, 0, 0, 0, 0, 1], t, 0, 4, t)
     assert d.command is not None
-    np.testing.assert_allclose(d.command.target_pose.position, HOME.position + [0.01, 0, 0])
+    want = HOME.position + np.array([0.01, 0, 0])
+    np.testing.assert_allclose(d.command.target_pose.position, want)
 
 
 def test_f4_rotation_only_episodes_stay_in_the_orientation_bound(profile: RobotProfile) -> None:
