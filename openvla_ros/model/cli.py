@@ -57,6 +57,7 @@ def _predict(args: argparse.Namespace) -> int:
             attn_implementation=args.attn,
             preprocess=args.preprocess,
             self_check=not args.no_self_check,
+            decode=args.decode,
         )
         results = [
             policy.predict(frame, args.instruction, unnorm_key=args.unnorm_key)
@@ -158,6 +159,13 @@ def register(subparsers: Any) -> None:
         "--preprocess",
         default="none",
         help="preset before the processor: none, bridge, center_crop, libero or '+'-joined steps",
+    )
+    p.add_argument(
+        "--decode",
+        default="eager",
+        choices=("eager", "static", "compiled"),
+        help="decode path: eager (dynamic KV cache), static (preallocated KV cache) or "
+        "compiled (static + torch.compile; CUDA graphs on GPU); same tokens",
     )
     p.add_argument("--repeat", type=int, default=1, help="run N times; timings are medians")
     p.add_argument("--no-self-check", action="store_true", help="skip the image self-check")

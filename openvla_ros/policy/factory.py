@@ -66,6 +66,7 @@ def make_policy(config: PolicyNodeConfig) -> Policy:
         precision=config.precision,
         device=config.device,
         preprocess=config.preprocess,
+        decode=config.decode,
         # Validated at load time, so a typo'd key fails at start-up and not at the first step.
         default_unnorm_key=config.unnorm_key or None,
     )

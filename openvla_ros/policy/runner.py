@@ -59,6 +59,10 @@ POLICY_NODE_PARAMS: tuple[ParamSpec, ...] = (
               choices=("fp32", "bf16", "fp16", "int8", "int4"), read_only=True),
     ParamSpec("device", ParamType.STR, "auto", "Torch device of the local model: auto, cpu, "
               "cuda or cuda:N", read_only=True),
+    ParamSpec("decode", ParamType.STR, "eager", "Decode path of the local model: eager "
+              "(dynamic KV cache), static (preallocated KV cache) or compiled (static + "
+              "torch.compile, CUDA graphs on GPU; compiled at start-up); same action tokens",
+              choices=("eager", "static", "compiled"), read_only=True),
     ParamSpec("unnorm_key", ParamType.STR, "", "Dataset-statistics key used to un-normalise "
               "actions (e.g. bridge_orig); empty = the checkpoint's only key"),
     ParamSpec("preprocess", ParamType.STR, "none", "Image preprocessing preset applied before "
@@ -116,6 +120,7 @@ class PolicyNodeConfig:
     remote_timeout_s: float
     precision: str
     device: str
+    decode: str
     unnorm_key: str
     preprocess: str
     control_hz: float

@@ -62,6 +62,13 @@ def register(subparsers: Any) -> None:
         help="image preset before the processor: none, bridge, center_crop, libero, or '+'-joined",
     )
     model.add_argument(
+        "--decode",
+        default="eager",
+        choices=["eager", "static", "compiled"],
+        help="decode path: eager (dynamic KV cache), static (preallocated KV cache) or compiled "
+        "(static + torch.compile, CUDA graphs on GPU; compiled at start-up); same tokens",
+    )
+    model.add_argument(
         "--default-unnorm-key",
         default=None,
         help="statistics key for requests that name none; unset: the checkpoint's only key",
@@ -190,6 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
             attn_implementation=args.attn_implementation,
             preprocess=args.preprocess,
             default_unnorm_key=args.default_unnorm_key,
+            decode=args.decode,
         )
 
     LOG.info(
