@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from openvla_ros.control import se3
 from openvla_ros.errors import OpenVLARosError
-from openvla_ros.sim.tasks import COLOUR_RGBA, CubeSpec, Scene, SimState
+from openvla_ros.sim.tasks import COLOUR_RGBA, DEFAULT_CUBE_SIZE_M, CubeSpec, Scene, SimState
 
 __all__ = [
     "ARM_JOINT_NAMES",
@@ -94,11 +94,13 @@ class SimConfig:
     seed: int = 0
     physics_hz: float = 240.0
     num_objects: int = 3
-    cube_size_m: float = 0.04
-    # Front-right, over the table, looking back at the arm: like BridgeData's third-person view.
-    camera_eye: tuple[float, float, float] = (1.0, 0.42, 0.55)
-    camera_target: tuple[float, float, float] = (0.38, 0.0, 0.2)
-    camera_fov_deg: float = 60.0
+    cube_size_m: float = DEFAULT_CUBE_SIZE_M
+    # Front-right, above the table, looking back at the arm (like BridgeData's third-person
+    # view) and framing the cube area tightly: the table fills most of the 224 px frame, so
+    # the cubes and the gripper cover several patches each (docs/sim.md, camera).
+    camera_eye: tuple[float, float, float] = (1.05, 0.35, 0.65)
+    camera_target: tuple[float, float, float] = (0.48, 0.0, 0.08)
+    camera_fov_deg: float = 45.0
 
     def __post_init__(self) -> None:
         if not 10.0 <= self.physics_hz <= 2000.0:

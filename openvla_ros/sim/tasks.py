@@ -34,6 +34,7 @@ from openvla_ros.errors import ConfigError
 __all__ = [
     "COLOURS",
     "COLOUR_RGBA",
+    "DEFAULT_CUBE_SIZE_M",
     "TASKS",
     "CubeSpec",
     "Scene",
@@ -46,6 +47,10 @@ __all__ = [
     "task_names",
 ]
 
+#: Default cube edge (m). 6 cm: about two 14-px patches or one 32-px patch in the default
+#: 224 px camera view, so a small policy trained from scratch can see it; still well inside
+#: the Panda hand's 8 cm opening.
+DEFAULT_CUBE_SIZE_M = 0.06
 #: Cube colours of the tasks, in a fixed order.
 COLOURS: tuple[str, ...] = ("red", "green", "blue")
 #: Render colour of each cube (RGBA in [0, 1]); saturated so a small policy can tell them apart.
@@ -86,7 +91,7 @@ class TaskConfig:
 
     x_range_m: tuple[float, float] = (0.35, 0.62)
     y_range_m: tuple[float, float] = (-0.22, 0.22)
-    min_separation_m: float = 0.10  #: centre to centre, so cubes and the gripper never overlap
+    min_separation_m: float = 0.11  #: centre to centre, so cubes and the gripper never overlap
     home_clearance_m: float = 0.06  #: keep cubes out of the gripper's home column
     home_xy_m: tuple[float, float] = (0.45, 0.0)
     max_yaw_rad: float = math.pi / 4
@@ -114,7 +119,7 @@ class Scene:
     cubes: tuple[CubeSpec, ...]
     target_colour: str
     instruction: str
-    cube_size_m: float = 0.04
+    cube_size_m: float = DEFAULT_CUBE_SIZE_M
 
     def cube(self, colour: str) -> CubeSpec:
         """The cube of ``colour``."""
@@ -164,13 +169,13 @@ class SimState:
     gripper_opening: float
     cubes: Mapping[str, tuple[float, float, float]]
     cube_yaws: Mapping[str, float] = field(default_factory=dict)
-    cube_size_m: float = 0.04
+    cube_size_m: float = DEFAULT_CUBE_SIZE_M
 
 
 def sample_scene(
     task: str,
     rng: np.random.Generator | int,
-    cube_size_m: float = 0.04,
+    cube_size_m: float = DEFAULT_CUBE_SIZE_M,
     config: TaskConfig | None = None,
 ) -> Scene:
     """Draw a scene of ``task``: target colour, cube poses (non-overlapping), instruction.

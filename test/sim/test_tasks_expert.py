@@ -15,6 +15,7 @@ from openvla_ros.sim.expert_demos import measure_success
 from openvla_ros.sim.panda_sim import PandaSim, SimConfig
 from openvla_ros.sim.tasks import (
     COLOURS,
+    DEFAULT_CUBE_SIZE_M,
     Scene,
     SimState,
     TaskConfig,
@@ -34,7 +35,7 @@ def test_scenes_are_seeded_and_the_cubes_never_overlap() -> None:
             assert math.dist(a.position[:2], b.position[:2]) >= 0.10
         for c in scene.cubes:
             assert 0.35 <= c.position[0] <= 0.62 and -0.22 <= c.position[1] <= 0.22
-            assert c.position[2] == pytest.approx(0.02)
+            assert c.position[2] == pytest.approx(DEFAULT_CUBE_SIZE_M / 2)
             assert math.dist(c.position[:2], (0.45, 0.0)) >= 0.06
     assert len({sample_scene("reach_colour", s).target_colour for s in range(30)}) == 3
     one = sample_scene("reach_cube", 5)
@@ -52,7 +53,8 @@ def test_unknown_task_and_oversized_cube_are_refused() -> None:
 
 
 def _state(ee: tuple[float, float, float], **cubes: tuple[float, float, float]) -> SimState:
-    return SimState(ee_position=ee, gripper_opening=1.0, cubes=cubes)
+    # The hand-computed cases below are for 4 cm cubes (not the sim's default size).
+    return SimState(ee_position=ee, gripper_opening=1.0, cubes=cubes, cube_size_m=0.04)
 
 
 def test_reached_object_thresholds_hand_computed() -> None:
