@@ -24,7 +24,6 @@ SUBCOMMAND_MODULES = (
     "openvla_ros.bag.cli",
     "openvla_ros.sim.cli",
     "openvla_ros.data.cli",
-    "openvla_ros.data.cli",
     "openvla_ros.train.cli",
 )
 
