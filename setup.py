@@ -24,6 +24,7 @@ setup(
         "quant": ["bitsandbytes"],
         "serve": ["fastapi", "uvicorn"],
         "bag": ["rosbags", "matplotlib"],
+        "data": ["pyarrow", "rosbags", "matplotlib"],
         "sim": ["pybullet", "matplotlib"],
         "control": ["pyquaternion"],
     },
@@ -34,6 +35,8 @@ setup(
             "openvla-executor-node = openvla_ros.nodes.executor_node:main",
             "openvla-sim-arm-node = openvla_ros.nodes.sim_arm_node:main",
             "openvla-widowx-bridge-node = openvla_ros.nodes.widowx_bridge_node:main",
+            "openvla-recorder-node = openvla_ros.nodes.recorder_node:main",
+            "openvla-sim-expert-node = openvla_ros.nodes.expert_node:main",
         ]
     },
 )

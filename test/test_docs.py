@@ -42,6 +42,8 @@ def test_every_cli_flag_is_documented(command: str) -> None:
 def _node_specs() -> dict[str, list]:
     rclpy = pytest.importorskip("rclpy")
     del rclpy
+    from openvla_ros.data.recorder_config import RECORDER_PARAMS
+    from openvla_ros.nodes.expert_node import EXPERT_PARAMS
     from openvla_ros.nodes.sim_arm_node import SIM_ARM_PARAMS
     from openvla_ros.nodes.widowx_bridge_node import WIDOWX_BRIDGE_PARAMS
 
@@ -50,6 +52,8 @@ def _node_specs() -> dict[str, list]:
         "openvla_executor": executor_params(),
         "sim_arm": list(SIM_ARM_PARAMS),
         "widowx_bridge": list(WIDOWX_BRIDGE_PARAMS),
+        "openvla_recorder": list(RECORDER_PARAMS),
+        "sim_expert": list(EXPERT_PARAMS),
     }
 
 
@@ -80,6 +84,8 @@ def test_node_parameter_tables_match_the_specs() -> None:
         "executor node (docs/nodes.md)": list(EXECUTOR_NODE_PARAMS),
         "sim_arm (docs/sim.md)": specs["sim_arm"],
         "widowx_bridge (docs/nodes.md)": specs["widowx_bridge"],
+        "openvla_recorder (docs/datasets.md)": specs["openvla_recorder"],
+        "sim_expert (docs/datasets.md)": specs["sim_expert"],
     }
     stale = [where for where, s in tables.items() if render_markdown_table(s).strip() not in DOCS]
     assert not stale, f"regenerate with openvla_ros.paramspec.render_markdown_table: {stale}"

@@ -16,6 +16,127 @@ from typing import Any
 def register(subparsers: Any) -> None:
     """Add the dataset subcommands."""
     _register_sim_demos(subparsers)
+    _register_record(subparsers)
+    _register_bag(subparsers)
+    _register_info(subparsers)
+
+
+def _add_recorder_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by record-demos and bag-to-dataset (the recorder's parameters)."""
+    p.add_argument("--out", type=Path, required=True,
+                   help="dataset directory (created, or appended to)")  # fmt: skip
+    p.add_argument("--robot", default="sim",
+                   help="sim, franka, widowx, or a params .yaml (default: sim)")  # fmt: skip
+    p.add_argument("--camera-topic", default="", help="camera topic (default: robot preset)")
+    p.add_argument("--pose-topic", default="", help="EE PoseStamped topic (default: preset)")
+    p.add_argument(
+        "--gripper-topic",
+        default="",
+        help="finger JointState topic, 'none': no gripper (default: preset)",
+    )
+    p.add_argument("--instruction-topic", default="/instruction",
+                   help="instruction topic (default: /instruction)")  # fmt: skip
+    p.add_argument("--control-hz", type=float, default=5.0,
+                   help="sampling / label rate in Hz (default: 5)")  # fmt: skip
+    p.add_argument("--stale-warn", type=float, default=2.0,
+                   help="warn past this many sample intervals stale (default: 2)")  # fmt: skip
+    p.add_argument("--stale-drop", type=float, default=4.0,
+                   help="drop frames past this many sample intervals (default: 4)")  # fmt: skip
+    p.add_argument("--keep-idle", action="store_true", help="keep idle (no-motion) frames")
+    p.add_argument("--unnorm-key", default="",
+                   help="dataset_statistics.json key (default: the directory name)")  # fmt: skip
+
+
+def _recorder_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "out": str(args.out),
+        "robot": args.robot,
+        "camera_topic": args.camera_topic,
+        "pose_topic": args.pose_topic,
+        "gripper_topic": args.gripper_topic,
+        "instruction_topic": args.instruction_topic,
+        "control_hz": args.control_hz,
+        "stale_warn_factor": args.stale_warn,
+        "stale_drop_factor": args.stale_drop,
+        "filter_idle": not args.keep_idle,
+        "unnorm_key": args.unnorm_key,
+    }
+
+
+def _register_record(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "record-demos",
+        help="record teleoperated demonstrations from live topics into a LeRobot v3 dataset",
+        description="Run the recorder node (openvla_recorder) until Ctrl-C: camera, measured EE "
+        "pose, gripper joint state and /instruction in; one episode per instruction (or "
+        "~/start, ~/stop with success true/false, ~/discard); each episode is written when it "
+        "ends. Ctrl-C mid-episode discards only that episode.",
+    )
+    _add_recorder_flags(p)
+    p.set_defaults(func=_run_record)
+
+
+def _run_record(args: argparse.Namespace) -> int:
+    from openvla_ros.nodes.recorder_node import main as recorder_main
+
+    ros_args = ["openvla-ros-record-demos", "--ros-args"]
+    for key, value in _recorder_params(args).items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        ros_args += ["-p", f"{key}:={text if text else chr(39) * 2}"]
+    return recorder_main(ros_args)
+
+
+def _register_bag(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "bag-to-dataset",
+        help="convert rosbag2 demonstrations into a LeRobot v3 dataset (recorder's mapping)",
+        description="Feed bags through the live recorder's core: same topics, alignment, "
+        "labels and filters. Episodes come from the recorder's /openvla_recorder/episodes "
+        "events when recorded (same frames as the live dataset), else from /instruction.",
+    )
+    p.add_argument("bags", nargs="+", type=Path, help="rosbag2 directories, in order")
+    _add_recorder_flags(p)
+    p.set_defaults(func=_run_bag)
+
+
+def _run_bag(args: argparse.Namespace) -> int:
+    from openvla_ros.data.bag_convert import bag_to_dataset
+    from openvla_ros.data.recorder_config import config_from_params
+
+    config, _ = config_from_params(_recorder_params(args))
+    summary = bag_to_dataset(args.bags, config)
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["episodes_written"] > 0 else 1
+
+
+def _register_info(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "dataset-info",
+        help="summary, action histograms, trajectories and a contact sheet of a dataset",
+        description="Print episodes, frames, instructions, outcomes, idle/staleness counts and "
+        "action ranges; write action_histograms.png, trajectories.png and contact_sheet.png "
+        "(first and last frame of each episode).",
+    )
+    p.add_argument("dataset", type=Path, help="dataset directory")
+    p.add_argument("--plots", type=Path, default=None,
+                   help="plots directory (default: <dataset>_info next to it)")  # fmt: skip
+    p.add_argument("--no-plots", action="store_true", help="only print the summary")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from openvla_ros.data.info import format_summary, summarize, write_plots
+    from openvla_ros.data.lerobot import DemoDataset
+
+    ds = DemoDataset(args.dataset)
+    summary = summarize(ds)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    if not args.no_plots:
+        out = args.plots or args.dataset.parent / f"{args.dataset.name}_info"
+        for path in write_plots(ds, out):
+            print(f"wrote {path}")
+    return 0
 
 
 def _register_sim_demos(subparsers: Any) -> None:
@@ -50,6 +171,11 @@ def _register_sim_demos(subparsers: Any) -> None:
                    help="keep idle (no-motion) frames")  # fmt: skip
     p.add_argument("--robot", default="sim",
                    help="robot profile for the gripper convention (default: sim)")  # fmt: skip
+    p.add_argument("--transport", choices=("direct", "ros"), default="direct",
+                   help="direct: in-process (fastest); ros: sim_arm + sim_expert + recorder "
+                   "processes over DDS (default: direct)")  # fmt: skip
+    p.add_argument("--bag", type=Path, default=None,
+                   help="ros transport: also record a rosbag2 of the run here")  # fmt: skip
     p.set_defaults(func=_run_sim_demos)
 
 
@@ -60,6 +186,10 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise DatasetError("--episodes must be at least 1")
+    if args.transport == "ros":
+        return _run_sim_demos_ros(args)
+    if args.bag is not None:
+        raise DatasetError("--bag needs --transport ros")
     cfg = GenerateConfig(
         task=args.task,
         episodes=args.episodes,
@@ -78,5 +208,23 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
               f"{run.steps} steps", flush=True)  # fmt: skip
 
     summary = generate_demos(cfg, args.out, load_robot_profile(args.robot), progress)
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["episodes_written"] > 0 else 1
+
+
+def _run_sim_demos_ros(args: argparse.Namespace) -> int:
+    from openvla_ros.errors import DatasetError
+    from openvla_ros.nodes.sim_demos_runner import RosDemoConfig, run_ros_demos
+
+    if args.robot != "sim" or args.image_size != 224 or args.keep_failed or args.no_idle_filter:
+        raise DatasetError(
+            "--transport ros records with the recorder node's defaults: drop --robot, "
+            "--image-size, --keep-failed and --no-idle-filter (or use --transport direct)"
+        )
+    summary = run_ros_demos(
+        RosDemoConfig(task=args.task, episodes=args.episodes, out=args.out, seed=args.seed,
+                      max_steps=args.max_steps, control_hz=args.control_hz,
+                      unnorm_key=args.unnorm_key, bag=args.bag)
+    )  # fmt: skip
     print(json.dumps(summary, indent=2))
     return 0 if summary["episodes_written"] > 0 else 1

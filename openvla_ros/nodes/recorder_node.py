@@ -86,11 +86,14 @@ class RecorderNode(Node):
 
     def _publish_event(self, event: EpisodeEvent) -> None:
         self._events_pub.publish(String(data=json.dumps(event.as_dict())))
-        log = (
-            self.get_logger().info if event.episode_index is not None else self.get_logger().warning
+        text = f"episode {event.outcome}: {event.instruction!r} {event.frames} frames" + (
+            f" ({event.reason})" if event.reason else ""
         )
-        log(f"episode {event.outcome}: {event.instruction!r} {event.frames} frames"
-            + (f" ({event.reason})" if event.reason else ""))  # fmt: skip
+        # rclpy refuses two severities from one call site: one call per severity.
+        if event.episode_index is not None:
+            self.get_logger().info(text)
+        else:
+            self.get_logger().warning(text)
 
     def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         del request
