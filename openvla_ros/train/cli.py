@@ -91,7 +91,15 @@ def register(subparsers: Any) -> None:
         "--unnorm-key", required=True, help="name of the new statistics key, e.g. my_lab_pick"
     )
     p.add_argument("--out", required=True, help="output directory (merged checkpoint)")
-    mode = p.add_argument_group("what trains")
+    _mode_flags(p.add_argument_group("what trains"))
+    _optimisation_flags(p.add_argument_group("optimisation"))
+    _checkpoint_flags(p.add_argument_group("validation and checkpoints"))
+    _output_flags(p.add_argument_group("output"))
+    _device_flags(p.add_argument_group("device and speed"))
+    p.set_defaults(func=_finetune)
+
+
+def _mode_flags(mode: Any) -> None:
     mode.add_argument("--full", action="store_true", help="full fine-tune instead of LoRA")
     mode.add_argument("--lora-rank", type=int, default=32, help="LoRA rank (default 32)")
     mode.add_argument(
@@ -109,7 +117,9 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="--full: train the vision towers too (default frozen; LoRA always adapts them)",
     )
-    opt = p.add_argument_group("optimisation")
+
+
+def _optimisation_flags(opt: Any) -> None:
     opt.add_argument("--steps", type=int, default=1000, help="optimiser steps (default 1000)")
     opt.add_argument("--batch", type=int, default=16, help="samples per micro-batch (default 16)")
     opt.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (default 1)")
@@ -131,7 +141,9 @@ def register(subparsers: Any) -> None:
         help="random 0.9-area crop + colour jitter (serve with --preprocess center_crop)",
     )
     opt.add_argument("--seed", type=int, default=0, help="seed of data order, split, init")
-    val = p.add_argument_group("validation and checkpoints")
+
+
+def _checkpoint_flags(val: Any) -> None:
     val.add_argument(
         "--val-episodes",
         type=int,
@@ -150,7 +162,9 @@ def register(subparsers: Any) -> None:
     )
     val.add_argument("--log-every", type=int, default=10, help="log a line every N steps (10)")
     val.add_argument("--resume", action="store_true", help="continue the run in --out")
-    out = p.add_argument_group("output")
+
+
+def _output_flags(out: Any) -> None:
     out.add_argument(
         "--save-adapter", action="store_true", help="also write the LoRA adapter to --out/adapter"
     )
@@ -168,7 +182,9 @@ def register(subparsers: Any) -> None:
     out.add_argument(
         "--max-shard-gb", type=float, default=5.0, help="safetensors shard size limit (5 GB)"
     )
-    run = p.add_argument_group("device and speed")
+
+
+def _device_flags(run: Any) -> None:
     run.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     run.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
@@ -194,7 +210,6 @@ def register(subparsers: Any) -> None:
         "--skip-memory-check", action="store_true", help="train even if the plan does not fit"
     )
     run.add_argument("--plan-only", action="store_true", help="print the memory plan and exit")
-    p.set_defaults(func=_finetune)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from openvla_ros.errors import InputError, TrainingError
+from openvla_ros.errors import TrainingError
 from openvla_ros.model.action_tokenizer import ActionTokenizer, normalize
 from openvla_ros.model.config import ActionStats, OpenVLAConfig, load_config, parse_action_stats
 from openvla_ros.model.preprocess import load_processor_spec
@@ -546,34 +546,7 @@ class _Run:
         self.device = device
         self.training = training
         self.say = say
-        start = time.perf_counter()
-        side = prep.coder.spec.size
-        table = load_frames(
-            dataset,
-            prep.coder.spec,
-            action_dim=prep.action_dim,
-            cache_budget_bytes=int(_cache_budget(opts, device)),
-        )
-        unknown = [t for t in table.instructions if t not in prep.prompts]
-        if unknown:  # a reader without a task list: check the instructions now
-            limit = min(prep.cfg.llm_max_length, int(prep.cfg.llama["max_position_embeddings"]))
-            prep.prompts.update(
-                check_instructions(
-                    unknown,
-                    prep.coder.tokenizer,
-                    prep.coder.tokenizer.tokenizer.token_to_id("<unk>"),
-                    limit - prep.cfg.num_patches - prep.action_dim - 1,
-                )
-            )
-        say(
-            f"decoded {table.num_frames} frames ({table.image_hw[1]}x{table.image_hw[0]} px, "
-            f"{len(table.instructions)} instruction(s)) in {time.perf_counter() - start:.1f} s"
-            + (
-                f"; cache {table.num_frames * side * side * 3 / 1e6:.0f} MB"
-                if table.images is not None
-                else ""
-            )
-        )
+        table = self._load_table(dataset)
         episodes = sorted({int(e) for e in table.episodes})
         n_val = (
             opts.val_episodes
@@ -613,6 +586,35 @@ class _Run:
         self.rows: list[dict[str, Any]] = []
         self.step = 0
         self.last_checkpoint: Path | None = None
+
+    def _load_table(self, dataset: DatasetLike) -> FrameTable:
+        """Decode every frame once; check instructions a reader without a task list hid."""
+        prep, start = self.prep, time.perf_counter()
+        table = load_frames(
+            dataset,
+            prep.coder.spec,
+            action_dim=prep.action_dim,
+            cache_budget_bytes=int(_cache_budget(self.opts, self.device)),
+        )
+        unknown = [t for t in table.instructions if t not in prep.prompts]
+        if unknown:
+            limit = min(prep.cfg.llm_max_length, int(prep.cfg.llama["max_position_embeddings"]))
+            prep.prompts.update(
+                check_instructions(
+                    unknown,
+                    prep.coder.tokenizer,
+                    prep.coder.tokenizer.tokenizer.token_to_id("<unk>"),
+                    limit - prep.cfg.num_patches - prep.action_dim - 1,
+                )
+            )
+        side = prep.coder.spec.size
+        cache = table.num_frames * side * side * 3 / 1e6 if table.images is not None else None
+        self.say(
+            f"decoded {table.num_frames} frames ({table.image_hw[1]}x{table.image_hw[0]} px, "
+            f"{len(table.instructions)} instruction(s)) in {time.perf_counter() - start:.1f} s"
+            + (f"; cache {cache:.0f} MB" if cache is not None else "")
+        )
+        return table
 
     # -- checkpoints ---------------------------------------------------------------------
 
@@ -819,6 +821,37 @@ class _Run:
             self._write_metrics()
             self._save()
 
+    def _merged_state_dict(self, adapter: Path | None) -> dict[str, torch.Tensor]:
+        """The weights to publish: the network itself, or base + adapters merged.
+
+        A QLoRA base holds NF4 weights, which are not the published format: the adapters are
+        merged into the base re-read in bf16 on the CPU instead (peft's merge, as the adapter
+        loader does).
+        """
+        if self.peft_model is None:
+            return dict(self.net.state_dict())
+        if self.opts.mode != "qlora":
+            return dict(self.peft_model.merge_and_unload().state_dict())
+        from openvla_ros.model.checkpoint import load_network
+        from openvla_ros.model.precision import resolve_placement
+        from openvla_ros.train.adapter import attach_adapter
+
+        source = adapter or self.training / "adapter-final"
+        if adapter is None:
+            self._write_adapter(source)
+        self.say("QLoRA: merging the adapters into the base re-read in bf16 on the CPU")
+        base = load_network(
+            self.opts.base, self.prep.cfg, resolve_placement("bf16", "cpu", vision_precision="bf16")
+        )
+        return dict(attach_adapter(base, source, merge=True).state_dict())
+
+    def _write_adapter(self, path: Path) -> None:
+        assert self.peft_model is not None
+        self.peft_model.save_pretrained(str(path))
+        (path / "README.md").unlink(missing_ok=True)
+        stats = {self.opts.unnorm_key: self.prep.stats_entry}
+        (path / "dataset_statistics.json").write_text(json.dumps(stats, indent=2) + "\n")
+
     def _export(self, final_val: dict[str, Any] | None) -> Path | None:
         from openvla_ros.train.export import export_checkpoint, stored_dtype
 
@@ -826,19 +859,8 @@ class _Run:
         adapter = None
         if self.peft_model is not None and opts.save_adapter:
             adapter = opts.out / ADAPTER_DIR
-            self.peft_model.save_pretrained(str(adapter))
-            (adapter / "README.md").unlink(missing_ok=True)
-            stats = {opts.unnorm_key: self.prep.stats_entry}
-            (adapter / "dataset_statistics.json").write_text(json.dumps(stats, indent=2) + "\n")
-        if self.peft_model is not None:
-            if opts.mode == "qlora":
-                self.say(
-                    "QLoRA: the merged checkpoint is written from the de-quantised base + "
-                    "adapters in bf16"
-                )
-            net = self.peft_model.merge_and_unload()
-        else:
-            net = self.net
+            self._write_adapter(adapter)
+        state_dict = self._merged_state_dict(adapter)
         dtype = {
             "bf16": torch.bfloat16,
             "fp16": torch.float16,
@@ -853,7 +875,7 @@ class _Run:
             "final_val": final_val,
         }
         export_checkpoint(
-            net.state_dict(),
+            state_dict,
             opts.base,
             opts.out,
             unnorm_key=opts.unnorm_key,
@@ -864,8 +886,3 @@ class _Run:
         )
         self.say(f"wrote the fine-tuned checkpoint to {opts.out} ({opts.unnorm_key})")
         return adapter
-
-
-def options_error(exc: InputError) -> TrainingError:
-    """An InputError from the model layer, as a training refusal."""
-    return TrainingError(str(exc))

@@ -102,6 +102,22 @@ def _vit_block_elems(embed_dim: int, mlp_hidden: int, heads: int) -> float:
     return 11 * embed_dim + 2 * mlp_hidden + heads
 
 
+def _trainable_count(net: Any, mode: str, lora_rank: int, train_vision: bool) -> int:
+    from openvla_ros.train.adapters import linear_targets
+
+    if mode in ("lora", "qlora"):
+        modules = dict(net.named_modules())
+        return sum(
+            lora_rank * (modules[n].in_features + modules[n].out_features)
+            for n in linear_targets(net, include_vision=train_vision)
+        )
+    return sum(
+        p.numel()
+        for n, p in net.named_parameters()
+        if (train_vision or not n.startswith("vision_backbone.")) and ".attn_pool." not in n
+    )
+
+
 def plan_memory(
     cfg: OpenVLAConfig,
     *,
@@ -135,8 +151,6 @@ def plan_memory(
     """
     from torch import nn
 
-    from openvla_ros.train.adapters import linear_targets
-
     net = _meta_network(cfg)
     total = sum(p.numel() for p in net.parameters())
     # [BOS] + image tokens + the rest of the prompt + D action tokens + EOS.
@@ -152,19 +166,9 @@ def plan_memory(
     else:
         weights = total * weight_bytes
     plan.items["weights"] = weights
+    trainable = _trainable_count(net, mode, lora_rank, train_vision)
     if mode in ("lora", "qlora"):
-        modules = dict(net.named_modules())
-        trainable = sum(
-            lora_rank * (modules[n].in_features + modules[n].out_features)
-            for n in linear_targets(net, include_vision=train_vision)
-        )
         plan.items["adapters (fp32)"] = trainable * 4.0
-    else:
-        trainable = sum(
-            p.numel()
-            for n, p in net.named_parameters()
-            if (train_vision or not n.startswith("vision_backbone.")) and ".attn_pool." not in n
-        )
     plan.trainable_params = trainable
     plan.items["gradients (fp32)"] = trainable * 4.0
     plan.items["AdamW state (2 x fp32)"] = trainable * 8.0
