@@ -15,14 +15,17 @@ setup(
     version="0.1.0",
     description="OpenVLA vision-language-action policies on ROS 2 robot arms",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # enum.StrEnum (paramspec), typing features
     packages=find_packages(include=["openvla_ros", "openvla_ros.*"], exclude=["openvla_ros.msg"]),
     package_data={"openvla_ros": ["py.typed"]},
-    install_requires=["numpy", "pyyaml", "pillow", "requests", "json-numpy"],
+    install_requires=["numpy", "pyyaml", "pillow", "requests"],
     extras_require={
         "model": ["torch", "transformers", "tokenizers", "safetensors", "sentencepiece"],
         "quant": ["bitsandbytes"],
-        "serve": ["fastapi", "uvicorn"],
+        "serve": ["fastapi", "hypercorn"],
+        # json-numpy: only the tests import it (the reference encoder the wire format is
+        # checked against); the package has its own strict decoder (serving/wire.py).
+        "test": ["pytest", "pytest-timeout", "hypothesis", "json-numpy", "uvicorn"],
         "bag": ["rosbags", "matplotlib"],
         "data": ["pyarrow", "rosbags", "matplotlib"],
         "sim": ["pybullet", "matplotlib"],

@@ -2,7 +2,7 @@
 # Copyright 2026 The openvla_ros Authors
 """``openvla-ros serve``: run the inference server for one checkpoint.
 
-Only argparse and the stdlib at import time; torch, FastAPI and uvicorn load in the handler.
+Only argparse and the stdlib at import time; torch, FastAPI and hypercorn load in the handler.
 """
 
 from __future__ import annotations
@@ -110,6 +110,13 @@ def register(subparsers: Any) -> None:
     lim.add_argument(
         "--max-body-mb", type=float, default=20.0, help="largest accepted request body (MiB)"
     )
+    lim.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=10.0,
+        help="close a connection that sends no complete request head for this long (idle "
+        "keep-alive, silent or slowloris sockets) or stalls this long mid-body",
+    )
     p.add_argument(
         "--legacy-errors",
         action="store_true",
@@ -167,6 +174,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if args.max_body_mb <= 0 or args.max_wait_s <= 0:
         raise ConfigError("--max-body-mb and --max-wait-s must be > 0")
+    if not 0.5 <= args.idle_timeout_s <= 3600:
+        raise ConfigError("--idle-timeout-s must be within 0.5..3600 s")
     if not args.checkpoint.is_dir():
         raise ConfigError(f"--checkpoint {args.checkpoint}: not a directory")
     token = read_token(args.token_file)
@@ -185,6 +194,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_image_side=args.max_image_side,
         legacy_errors=args.legacy_errors,
+        idle_timeout_s=args.idle_timeout_s,
     )
 
     def load() -> Any:

@@ -41,6 +41,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 import openvla_ros
 from openvla_ros.errors import InputError, PolicyError
@@ -55,9 +56,11 @@ API_VERSION = 1
 TIMING_HEADER = "X-OpenVLA-Timing-Ms"
 TOKEN_IDS_HEADER = "X-OpenVLA-Token-Ids"
 UNNORM_KEY_HEADER = "X-OpenVLA-Unnorm-Key"
-#: Connections beyond the queue (max_queue + max_batch) that uvicorn still accepts: room for
-#: /health probes, /info and requests that will be refused with a JSON 503.
-CONNECTION_HEADROOM = 8
+#: Largest request head (request line + headers) a connection may send, in bytes (hypercorn's
+#: ``h11_max_incomplete_size``): a longer one is answered 400 and closed.
+MAX_HEADER_BYTES = 16 * 1024
+#: Status code logged (never sent) for a request whose client went away mid-request (nginx's).
+CLIENT_CLOSED = 499
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class ServerConfig:
         max_instruction_chars: longest accepted instruction.
         legacy_errors: answer ``/act`` errors like the official server (HTTP 200, body
             ``"error"``) instead of a 4xx/5xx with a JSON reason.
+        idle_timeout_s: a connection that has not sent a complete request head for this long
+            (idle keep-alive, a silent socket, a slowloris trickling headers) is closed; a
+            body read that stalls this long ends the request.
     """
 
     token: str | None = None
@@ -87,6 +93,7 @@ class ServerConfig:
     max_image_side: int = wire.DEFAULT_MAX_IMAGE_SIDE
     max_instruction_chars: int = wire.MAX_INSTRUCTION_CHARS
     legacy_errors: bool = False
+    idle_timeout_s: float = 10.0
 
     def public(self) -> dict[str, Any]:
         """The limits a client may see (never the token)."""
@@ -158,7 +165,7 @@ class InferenceWorker:
             self._stop = True
             while self._waiting:
                 future = self._waiting.popleft().future
-                # uvicorn may already have cancelled the waiter of a dropped connection.
+                # The server may already have cancelled the waiter of a dropped connection.
                 if future.done():
                     continue
                 future.set_exception(HTTPError(503, "shutting_down", "the server is shutting down"))
@@ -345,15 +352,16 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
     import fastapi
-    import uvicorn
 
     return {
         "openvla_ros": openvla_ros.__version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "fastapi": fastapi.__version__,
-        "uvicorn": uvicorn.__version__,
+        "hypercorn": version("hypercorn"),
     }
 
 
@@ -383,6 +391,17 @@ async def _read_body(request: Request, limit: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _read_body_or_gone(request: Request, limit: int) -> bytes:
+    """:func:`_read_body`; a client that disconnects mid-upload is one INFO line, not an
+    ERROR with a traceback (a robot restarting mid-request is normal)."""
+    try:
+        return await _read_body(request, limit)
+    except ClientDisconnect:
+        client = request.client.host if request.client else "?"
+        LOG.info("client %s disconnected mid-upload; request dropped", client)
+        raise HTTPError(CLIENT_CLOSED, "client_closed", "the client disconnected") from None
 
 
 def _check_action(result: PolicyResult) -> np.ndarray:
@@ -430,6 +449,8 @@ def create_app(
 
     worker = InferenceWorker(loader, cfg)
     expected_token = cfg.token.encode() if cfg.token else None
+    max_inflight = inflight_limit(cfg)
+    admitted = [0]  # /act + /v1/act requests past auth, on the event loop only
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -472,7 +493,26 @@ def create_app(
     ) -> tuple[wire.ActRequest, PolicyResult, dict[str, float]]:
         t0 = time.perf_counter()
         check_auth(request)
-        body = await _read_body(request, cfg.max_body_bytes)
+        # Admission before a single body byte is read: what bounds the memory of concurrent
+        # uploads (connections are not counted: idle ones cost nothing and time out).
+        if admitted[0] >= max_inflight:
+            raise HTTPError(
+                503,
+                "queue_full",  # the same answer as the worker's queue bound, one step earlier
+                f"{max_inflight} requests are already in progress (--max-queue + --max-batch); "
+                "retry later",
+                {"Retry-After": str(worker.retry_after_s())},
+            )
+        admitted[0] += 1
+        try:
+            return await _run_admitted(request, binary, t0)
+        finally:
+            admitted[0] -= 1
+
+    async def _run_admitted(
+        request: Request, binary: bool, t0: float
+    ) -> tuple[wire.ActRequest, PolicyResult, dict[str, float]]:
+        body = await _read_body_or_gone(request, cfg.max_body_bytes)
         # The binary form (raw uint8 / PNG / JPEG body, fields in headers) on /v1/act only.
         fmt = wire.binary_format(request.headers.get("content-type")) if binary else None
         try:
@@ -536,7 +576,7 @@ def create_app(
             err = _as_http_error(exc)
             # Auth and capacity answers stay real even in legacy mode: a client that cannot
             # authenticate or should back off must be told so, not handed a fake 200.
-            if cfg.legacy_errors and err.status not in (401, 503):
+            if cfg.legacy_errors and err.status not in (401, 503, CLIENT_CLOSED):
                 LOG.warning("request failed (%s); answering 'error' (--legacy-errors)", err.detail)
                 return JSONResponse("error")
             return err.response()
@@ -603,11 +643,41 @@ def create_app(
     return app
 
 
-def connection_limit(config: ServerConfig) -> int:
-    """uvicorn's ``limit_concurrency`` for ``config``: connections (and tasks) beyond it get a
-    bare 503 before their body is read, so many concurrent large uploads cannot exhaust memory
-    (each accepted connection buffers at most ``max_body_bytes``)."""
-    return config.max_queue + config.max_batch + CONNECTION_HEADROOM
+def inflight_limit(config: ServerConfig) -> int:
+    """How many ``/act`` + ``/v1/act`` requests may be in progress at once (reading their body,
+    parsing, queued or running): ``max_queue + max_batch``. More get a JSON 503 with
+    ``Retry-After`` before their body is read, so request memory is bounded by about this many
+    times ``max_body_bytes`` (docs/serving.md: measured per-request cost). ``/health`` and
+    ``/info`` are not counted: they always answer."""
+    return max(1, config.max_queue + config.max_batch)
+
+
+def hypercorn_config(config: ServerConfig, host: str, port: int, log_level: str) -> Any:
+    """The hypercorn configuration of :func:`serve` (docs/serving.md says why hypercorn).
+
+    ``keep_alive_timeout`` closes a connection that has not sent a complete request head for
+    ``idle_timeout_s``: hypercorn keeps a connection "idle" until h11 has parsed the whole
+    head, so a silent socket and a slowloris trickling header bytes are both cut off (uvicorn
+    has no header-read timeout). ``read_timeout`` ends a body upload that stalls that long.
+    The access log prints the path without the query string (a token misplaced in the URL
+    never reaches the log).
+    """
+    from hypercorn.config import Config
+
+    hc = Config()
+    hc.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    hc.keep_alive_timeout = config.idle_timeout_s
+    hc.read_timeout = max(1, math.ceil(config.idle_timeout_s))
+    hc.h11_max_incomplete_size = MAX_HEADER_BYTES
+    hc.graceful_timeout = 5.0
+    hc.backlog = 128
+    hc.include_server_header = False
+    hc.loglevel = log_level.upper()
+    hc.errorlog = logging.getLogger("openvla_ros.serving.http")
+    hc.accesslog = logging.getLogger("openvla_ros.serving.access")
+    # %(U)s is the path only; hypercorn's %(r)s and %(q)s are avoided on purpose.
+    hc.access_log_format = '%(h)s "%(m)s %(U)s HTTP/%(H)s" %(s)s %(b)s %(L)ss'
+    return hc
 
 
 def serve(
@@ -624,31 +694,27 @@ def serve(
     inference thread; a failed load stops the server with exit code 1 so a supervisor
     (systemd, docker) notices instead of a server that never becomes ready.
     """
-    import uvicorn
+    import signal
+
+    from hypercorn.asyncio import serve as hypercorn_serve
 
     app = create_app(loader=loader, config=config)
     worker: InferenceWorker = app.state.worker
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level=log_level.lower(),
-            # Keep the CLI's logging set-up; uvicorn's access log never prints headers (token).
-            log_config=None,
-            timeout_graceful_shutdown=5,
-            # Robots keep one connection open and send every ~200 ms.
-            timeout_keep_alive=30,
-            # Bodies are read and decoded before the queue bound applies: cap connections.
-            limit_concurrency=connection_limit(config),
-        )
-    )
 
-    def stop_on_failure() -> None:
-        server.should_exit = True
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
 
-    worker.on_load_failure = stop_on_failure
-    server.run()
+        def stop_on_failure() -> None:  # called from the inference thread
+            loop.call_soon_threadsafe(stop.set)
+
+        worker.on_load_failure = stop_on_failure
+        hc = hypercorn_config(config, host, port, log_level)
+        await hypercorn_serve(app, hc, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    asyncio.run(run())
     if worker.status == "failed":
         LOG.error("the policy failed to load: %s", worker.error)
         return 1

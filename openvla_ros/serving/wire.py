@@ -148,6 +148,12 @@ def validate_instruction(instruction: Any, max_chars: int = MAX_INSTRUCTION_CHAR
         raise InputError("instruction is empty; say what the robot should do")
     if len(instruction) > max_chars:
         raise InputError(f"instruction is {len(instruction)} characters long (limit {max_chars})")
+    try:
+        instruction.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800") from a JSON escape
+        raise InputError(
+            f"instruction is not valid Unicode text ({exc.reason} at character {exc.start})"
+        ) from None
     return instruction
 
 

@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token-file", type=Path, required=True)
     parser.add_argument("--max-queue", type=int, default=1)
+    parser.add_argument("--idle-timeout-s", type=float, default=10.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
 
@@ -71,7 +72,10 @@ def main() -> int:
         return FaultInjectingPolicy(inner)
 
     config = ServerConfig(
-        token=read_token(args.token_file), max_queue=args.max_queue, legacy_errors=True
+        token=read_token(args.token_file),
+        max_queue=args.max_queue,
+        legacy_errors=True,
+        idle_timeout_s=args.idle_timeout_s,
     )
     return serve(loader=load, config=config, port=args.port)
 

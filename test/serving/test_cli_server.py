@@ -93,7 +93,7 @@ def test_health_and_info(cli_server, reference_policy) -> None:
     server = info["server"]
     assert server["limits"]["auth"] is False and "token" not in server["limits"]
     assert server["limits"]["max_body_bytes"] == 2 * 1024 * 1024
-    assert {"openvla_ros", "fastapi", "uvicorn", "numpy"} <= set(server["versions"])
+    assert {"openvla_ros", "fastapi", "hypercorn", "numpy"} <= set(server["versions"])
     assert "torch" in info["versions"]
 
 
@@ -227,7 +227,7 @@ def test_server_survives_bad_requests_and_concurrency(cli_server, reference_poli
 def test_client_module_does_not_import_torch() -> None:
     result = run_python(
         "import sys; import openvla_ros.serving.client as c; "
-        "bad = {'torch', 'fastapi', 'uvicorn', 'rclpy'} & set(sys.modules); "
+        "bad = {'torch', 'fastapi', 'uvicorn', 'hypercorn', 'rclpy'} & set(sys.modules); "
         "assert not bad, bad; print('ok')"
     )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The openvla_ros Authors
 """Server limits and edge cases: action sizes other than 7, ``max_queue`` semantics (0 = serve
-only when idle), shutdown with cancelled waiters, uvicorn's connection limit and statistics
+only when idle), shutdown with cancelled waiters, the server's connection settings and statistics
 keys that are not Latin-1."""
 
 from __future__ import annotations
@@ -161,25 +161,17 @@ def test_stop_skips_futures_cancelled_by_their_callers() -> None:
     assert cancelled.cancelled() and done.result().action.shape == (7,)
 
 
-def test_uvicorn_gets_a_connection_limit_from_the_config(monkeypatch) -> None:
-    import uvicorn
-
-    seen: dict[str, Any] = {}
-
-    class FakeServer:
-        def __init__(self, config: uvicorn.Config) -> None:
-            seen["config"] = config
-            self.should_exit = False
-
-        def run(self) -> None:
-            pass
-
-    monkeypatch.setattr(uvicorn, "Server", FakeServer)
-    config = ServerConfig(max_queue=3, max_batch=2)
-    assert server_mod.serve(loader=lambda: _GatedPolicy(), config=config) == 0
-    limit = seen["config"].limit_concurrency
-    assert limit == server_mod.connection_limit(config)
-    assert limit == 3 + 2 + server_mod.CONNECTION_HEADROOM
+def test_server_configuration_from_the_limits() -> None:
+    # What the slowloris / idle-connection protection rests on (test_connections.py runs it).
+    config = ServerConfig(max_queue=3, max_batch=2, idle_timeout_s=4.0)
+    hc = server_mod.hypercorn_config(config, "0.0.0.0", 8123, "info")
+    assert hc.bind == ["0.0.0.0:8123"]
+    assert hc.keep_alive_timeout == 4.0 and hc.read_timeout == 4
+    assert hc.h11_max_incomplete_size == server_mod.MAX_HEADER_BYTES
+    assert "%(q)s" not in hc.access_log_format and "%(r)s" not in hc.access_log_format
+    assert server_mod.hypercorn_config(config, "::", 1, "info").bind == ["[::]:1"]
+    assert server_mod.inflight_limit(config) == 5
+    assert server_mod.inflight_limit(ServerConfig(max_queue=0, max_batch=1)) == 1
 
 
 def test_cli_accepts_max_queue_zero(tmp_path: Path, monkeypatch) -> None:
