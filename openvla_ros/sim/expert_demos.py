@@ -86,12 +86,12 @@ def run_expert_episode(
         run.poses.append(Pose(ee_p, ee_q))
         run.openings.append(state.gripper_opening)
         run.stamps.append(sim.time_s)
-        if render:
-            run.images.append(sim.render(*image_size))
         cmd = expert.step(state, ee_q)
         run.commands.append(cmd.gripper_opening)
         if cmd.done or step == max_steps:
-            break
+            break  # the last observation only closes the last label: no image needed
+        if render:
+            run.images.append(sim.render(*image_size))
         sim.set_target_pose(cmd.target.position.tolist(), cmd.target.orientation.tolist())
         sim.set_gripper(cmd.gripper_opening)
         sim.step(1.0 / control_hz)
