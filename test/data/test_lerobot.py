@@ -213,3 +213,79 @@ def test_orphan_data_file_from_a_crash_is_quarantined_on_reopen(tmp_path: Path) 
     writer.add_episode(_episode(rng, 2, "x"))
     rows = pq.read_table(tmp_path / "data/chunk-000/file-001.parquet").to_pylist()
     assert [r["index"] for r in rows] == [3, 4]
+
+
+def test_reader_opens_a_lerobot_written_multi_episode_file(tmp_path: Path) -> None:
+    """A v3 dataset laid out as LeRobot writes it: several episodes in one data file, the
+    task string as the pandas index column, stats as nested lists. Built by hand here."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(8)
+    imgs = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(5)]
+    pngs = []
+    for img in imgs:
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        pngs.append(buf.getvalue())
+    (tmp_path / "meta/episodes/chunk-000").mkdir(parents=True)
+    (tmp_path / "data/chunk-000").mkdir(parents=True)
+    features = {
+        "observation.images.cam_high": {"dtype": "image", "shape": [16, 16, 3]},
+        "action": {"dtype": "float32", "shape": [7]},
+    }
+    (tmp_path / "meta/info.json").write_text(
+        json.dumps(
+            {
+                "codebase_version": "v3.0",
+                "fps": 10,
+                "features": features,
+                "total_episodes": 2,
+                "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+            }
+        )
+    )
+    pq.write_table(
+        pa.table({"task_index": [0, 1], "__index_level_0__": ["open", "close"]}),
+        tmp_path / "meta/tasks.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "episode_index": [0, 1],
+                "tasks": [["open"], ["close"]],
+                "length": [3, 2],
+                "data/chunk_index": [0, 0],
+                "data/file_index": [0, 0],
+                "dataset_from_index": [0, 3],
+                "dataset_to_index": [3, 5],
+                "stats/action/mean": [[0.0] * 7, [0.0] * 7],
+            }
+        ),
+        tmp_path / "meta/episodes/chunk-000/file-000.parquet",
+    )
+    actions = np.arange(35, dtype=np.float32).reshape(5, 7)
+    pq.write_table(
+        pa.table(
+            {
+                "observation.images.cam_high": [{"bytes": b, "path": None} for b in pngs],
+                "action": [list(map(float, a)) for a in actions],
+                "timestamp": pa.array([0.0, 0.1, 0.2, 0.0, 0.1], type=pa.float32()),
+                "frame_index": [0, 1, 2, 0, 1],
+                "episode_index": [0, 0, 0, 1, 1],
+                "index": [0, 1, 2, 3, 4],
+                "task_index": [0, 0, 0, 1, 1],
+            }
+        ),
+        tmp_path / "data/chunk-000/file-000.parquet",
+    )
+    ds = DemoDataset(tmp_path)
+    assert (ds.num_episodes, ds.num_frames, ds.camera_key) == (2, 5, "observation.images.cam_high")
+    f = ds.frame(4)
+    assert (f.instruction, f.episode_index, f.frame_index) == ("close", 1, 1)
+    np.testing.assert_array_equal(f.image, imgs[4])
+    np.testing.assert_array_equal(f.action, actions[4])
+    assert list(ds.episode_range(1)) == [3, 4]
+    block = ds.dataset_statistics()[tmp_path.name]  # no dataset_statistics.json: computed
+    np.testing.assert_allclose(
+        block["action"]["q99"], np.quantile(actions, 0.99, axis=0), rtol=1e-6
+    )

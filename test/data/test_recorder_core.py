@@ -217,3 +217,14 @@ def test_start_without_instruction_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(DatasetError, match="publish one on /instruction"):
         _core(tmp_path, []).start_episode()
+
+
+def test_failed_episode_is_kept_and_marked(tmp_path: Path) -> None:
+    events: list[EpisodeEvent] = []
+    core = _core(tmp_path, events)
+    feed = Feed(core)
+    core.start_episode("reach the cube")
+    feed.run(1.5)
+    assert core.end_episode(False).outcome == "failed"  # type: ignore[union-attr]
+    rows = pq.read_table(tmp_path / "ds/meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [r["success"] for r in rows] == [False]
