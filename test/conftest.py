@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# OPENVLA_ROS_REQUIRE_ROS=1 (scripts/test.sh): ROS skips are failures (see test/ros_gate.py).
+from test.ros_gate import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 
 

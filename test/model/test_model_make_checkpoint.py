@@ -86,13 +86,10 @@ def test_sentencepiece_model_agrees_with_tokenizer_json(small_ckpt: Path) -> Non
         assert sp.encode(text) == tok.encode(text, add_special_tokens=False).ids
 
 
-def test_generation_is_fast(tmp_path: Path) -> None:
-    import time
-
-    start = time.perf_counter()
-    write_small_checkpoint(tmp_path / "fast", seed=3, shards=3)
-    assert time.perf_counter() - start < 10.0
-    assert len(list((tmp_path / "fast").glob("model-*-of-00003.safetensors"))) == 3
+def test_generation_writes_the_requested_shards(tmp_path: Path) -> None:
+    # How long it takes is a benchmark (benchmarks/bench_make_checkpoint.py), not a test.
+    write_small_checkpoint(tmp_path / "sharded", seed=3, shards=3)
+    assert len(list((tmp_path / "sharded").glob("model-*-of-00003.safetensors"))) == 3
 
 
 def test_cli_make_checkpoint_and_predict(

@@ -10,10 +10,10 @@ tests use tiny real HTTP servers that answer garbage or never answer.
 from __future__ import annotations
 
 import http.server
+import re
 import signal
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -80,9 +80,8 @@ def test_queue_bound_answers_503_with_retry_after(server) -> None:
         server.wait_state(running=1, waiting=0)
         waiting = pool.submit(post, server, "slow second")
         server.wait_state(running=1, waiting=1)
-        t0 = time.monotonic()
         refused = post(server, "third")
-        assert time.monotonic() - t0 < 0.5  # refused at once, not queued
+        assert not running.done(), "refused at once, not after waiting in the queue"
         assert refused.status_code == 503
         assert refused.json()["error"] == "queue_full"
         assert int(refused.headers["Retry-After"]) >= 1
@@ -106,10 +105,14 @@ def test_client_retries_503_until_the_queue_drains(server) -> None:
 
 def test_slow_server_read_timeout_is_a_remote_policy_error(server) -> None:
     remote = RemotePolicy(server.url, token=TEST_TOKEN, timeout_s=0.3, retries=3)
-    t0 = time.monotonic()
+    server.wait_idle()
+    before = len(server.proc.output())
     with pytest.raises(RemotePolicyError, match=r"no answer within 0\.3 s"):
         remote.predict(IMAGE, "slow please", UNNORM_KEY)
-    assert time.monotonic() - t0 < 1.0  # read timeouts are not retried
+    server.wait_idle()
+    # Read timeouts are not retried: the access log shows one client connection.
+    clients = set(re.findall(r'(\S+) "POST /v1/act', server.proc.output()[before:]))
+    assert len(clients) == 1, clients
 
 
 def test_model_failures_are_500_and_the_server_keeps_serving(server) -> None:
@@ -140,10 +143,8 @@ def test_legacy_errors_answer_200_error_on_act_only(server) -> None:
 
 def test_unreachable_server_is_a_quick_remote_policy_error() -> None:
     remote = RemotePolicy(f"http://127.0.0.1:{free_port()}", retries=2, backoff_s=0.01)
-    t0 = time.monotonic()
-    with pytest.raises(RemotePolicyError, match="3 attempt"):
+    with pytest.raises(RemotePolicyError, match="3 attempt"):  # retried, then given up
         remote.predict(IMAGE, "go")
-    assert time.monotonic() - t0 < 2.0
 
 
 def test_a_server_that_never_answers_times_out() -> None:
@@ -218,7 +219,5 @@ def test_server_killed_mid_request_gives_remote_policy_error(fault_server) -> No
         pending = pool.submit(remote.predict, IMAGE, "slow and doomed", UNNORM_KEY)
         server.wait_state(running=1, waiting=0)
         server.proc.proc.send_signal(signal.SIGKILL)
-        t0 = time.monotonic()
         with pytest.raises(RemotePolicyError, match="cannot reach"):
             pending.result(timeout=10)
-        assert time.monotonic() - t0 < 3.0
