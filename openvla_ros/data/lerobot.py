@@ -77,6 +77,23 @@ STATE_NAMES: tuple[str, ...] = ("x", "y", "z", "roll", "pitch", "yaw", "pad", "g
 
 _IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
+#: pandas' own metadata for a frame indexed by "task" with one int64 column "task_index".
+_PANDAS_TASKS_META: dict[str, Any] = {
+    "index_columns": ["task"],
+    "column_indexes": [
+        {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
+         "metadata": {"encoding": "UTF-8"}}
+    ],
+    "columns": [
+        {"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
+         "numpy_type": "int64", "metadata": None},
+        {"name": "task", "field_name": "task", "pandas_type": "unicode",
+         "numpy_type": "object", "metadata": None},
+    ],
+    "creator": {"library": "pyarrow", "version": pa.__version__},
+    "pandas_version": "2.2.3",
+}  # fmt: skip
+
 
 def encode_png(image: npt.NDArray[np.uint8], compress_level: int = 1) -> bytes:
     """PNG bytes of an HxWx3 uint8 RGB frame (level 1: ~3x faster than 6, ~10 % larger)."""
@@ -449,6 +466,10 @@ class DatasetWriter:
                 "task": pa.array(self._tasks, type=pa.string()),
             }
         )
+        # LeRobot reads this file with pandas and looks tasks up by the frame's index, which
+        # it expects to be the task string: the pandas metadata makes "task" that index
+        # (plain parquet readers still see two columns).
+        table = table.replace_schema_metadata({"pandas": json.dumps(_PANDAS_TASKS_META)})
         _atomic_write_table(self.root / "meta" / "tasks.parquet", table)
 
     def _write_meta(self) -> None:

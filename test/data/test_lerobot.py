@@ -55,7 +55,10 @@ def test_written_dataset_reads_back_with_plain_pyarrow(tmp_path: Path) -> None:
     assert info["features"]["observation.images.primary"]["shape"] == [24, 32, 3]
     assert info["features"]["action"]["shape"] == [7]
 
-    tasks = pq.read_table(tmp_path / "meta/tasks.parquet").to_pylist()
+    tasks_table = pq.read_table(tmp_path / "meta/tasks.parquet")
+    # LeRobot reads tasks with pandas and needs the task string as the index.
+    assert json.loads(tasks_table.schema.metadata[b"pandas"])["index_columns"] == ["task"]
+    tasks = tasks_table.to_pylist()
     assert tasks == [
         {"task_index": 0, "task": "reach the red cube"},
         {"task_index": 1, "task": "reach the blue cube"},
