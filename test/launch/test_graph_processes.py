@@ -72,3 +72,28 @@ def test_robot_launch_with_sim_moves_the_arm(spawn, robot: str) -> None:
         assert frames == {"fr3_link0" if robot == "franka" else "wx250s/base_link"}
     finally:
         probe.close()
+
+
+def test_node_env_makes_rclpy_refuse_a_short_fixed_size_array() -> None:
+    # Issue 10 item 8: without ROS_PYTHON_CHECK_FIELDS a 6-value list went out in float64[7].
+    import os
+    import subprocess
+    import sys
+
+    from openvla_ros.launch_description.graph import NODE_ENV
+
+    code = (
+        "from openvla_ros.msg import DeltaAction\n"
+        "try:\n    DeltaAction(action=[0.0] * 6)\nexcept AssertionError:\n    print('refused')\n"
+        "else:\n    print('accepted')\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "ROS_PYTHON_CHECK_FIELDS"}
+
+    def run(env: dict) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+        )
+        return out.stdout.strip()
+
+    assert run({**base, **NODE_ENV}) == "refused"
+    assert run(base) == "accepted"  # the hazard the launch files' environment removes
