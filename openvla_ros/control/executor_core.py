@@ -378,7 +378,10 @@ class ExecutorCore:
         self._drop_target()
         self._last_stamp_s, self._last_step = None, None
         if self._poses.measured is None:
-            return CommandResult(True, "enabled; no end-effector pose received yet")
+            last = self._poses.last_problem
+            return CommandResult(
+                True, "enabled; no end-effector pose received yet" + (f" ({last})" if last else "")
+            )
         return CommandResult(True, "enabled; target re-seeds from the measured pose")
 
     def disable(self) -> CommandResult:
@@ -975,6 +978,8 @@ class ExecutorCore:
     # ------------------------------------------------------------------ internals
     def _pose_rejected(self, reason: str) -> PoseUpdate:
         self._counters.poses_rejected += 1
+        # Say why when poses arrive but none counts (e.g. a frame mismatch), not "none".
+        self._poses.last_problem = reason
         return PoseUpdate(False, reason)
 
     def _drop_target(self) -> None:
