@@ -35,7 +35,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-#: Base sizes: "small" is make-checkpoint's default; "medium" a from-scratch sim policy size.
+#: Base sizes: "small" is make-checkpoint's default; "medium" and "large" from-scratch sim
+#: policy sizes (LLM width 256 / 512).
 SIZES: dict[str, dict[str, Any]] = {
     "small": {},
     "medium": {
@@ -46,6 +47,15 @@ SIZES: dict[str, dict[str, Any]] = {
         "llm_intermediate": 688,
         "dino": {"embed_dim": 128, "depth": 4, "num_heads": 4, "mlp_hidden": 512},
         "siglip": {"embed_dim": 128, "depth": 4, "num_heads": 4, "mlp_hidden": 512},
+    },
+    "large": {
+        "llm_hidden": 512,
+        "llm_layers": 6,
+        "llm_heads": 8,
+        "llm_kv_heads": 8,
+        "llm_intermediate": 1376,
+        "dino": {"embed_dim": 192, "depth": 6, "num_heads": 4, "mlp_hidden": 768},
+        "siglip": {"embed_dim": 192, "depth": 6, "num_heads": 4, "mlp_hidden": 768},
     },
 }
 

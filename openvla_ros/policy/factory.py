@@ -59,9 +59,10 @@ def make_policy(config: PolicyNodeConfig) -> Policy:
         return remote
     if not config.checkpoint:
         raise ConfigError("policy=model needs a checkpoint directory or a remote_url")
-    from openvla_ros.model.inference import OpenVLAPolicy
+    from openvla_ros.train.adapter import policy_loader
 
-    local: Policy = OpenVLAPolicy.from_checkpoint(
+    # With an adapter: the base loaded by the real loader, the adapter merged on top.
+    local: Policy = policy_loader(config.adapter or None)(
         config.checkpoint,
         precision=config.precision,
         device=config.device,

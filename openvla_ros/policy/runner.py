@@ -51,6 +51,9 @@ POLICY_NODE_PARAMS: tuple[ParamSpec, ...] = (
               choices=("model", "scripted"), read_only=True),
     ParamSpec("checkpoint", ParamType.STR, "", "OpenVLA checkpoint directory (HF layout); "
               "empty = none (then remote_url must be set)", read_only=True),
+    ParamSpec("adapter", ParamType.STR, "", "LoRA adapter directory (openvla-ros finetune "
+              "--save-adapter) stacked on checkpoint; its statistics replace the checkpoint's; "
+              "empty = none", read_only=True),
     ParamSpec("remote_url", ParamType.STR, "", "URL of a remote inference server; when set, no "
               "local model is loaded", read_only=True),
     ParamSpec("remote_timeout_s", ParamType.FLOAT, 5.0, "Per-request timeout of the remote "
@@ -140,6 +143,7 @@ class PolicyNodeConfig:
     scripted_delay_s: float
     scripted_fail_every: int
     scripted_report_image: bool
+    adapter: str = ""
 
     def __post_init__(self) -> None:
         if self.policy == "model" and not (self.checkpoint or self.remote_url):

@@ -37,3 +37,25 @@ def test_finetuned_checkpoint_runs_in_the_policy_node(finetune, probe, start_pol
     assert first.unnorm_key == "toy_lab"
     assert all(abs(v) <= 1.0 for v in first.normalized_action)
     assert node.alive()
+
+
+def test_policy_node_stacks_an_adapter_on_the_base(
+    finetune, base_ckpt, probe, start_policy
+) -> None:
+    result, _ = finetune("deploy-adapter", steps=2, val_episodes=0, save_adapter=True)
+    actions = probe.sub(DeltaAction, "/openvla/delta_action", ACTION_QOS)
+    node = start_policy(
+        name="policy_adapter",
+        policy="model",
+        checkpoint=str(base_ckpt),
+        adapter=str(result.adapter),
+        precision="fp32",
+        device="cpu",
+        control_hz=5.0,
+        scripted__report_image=False,
+    )
+    probe.start_camera(hz=10)
+    probe.instruction("push the blue block")
+    assert wait_until(lambda: len(actions) >= 1, 40.0), node.output()
+    # The base has two keys (bridge_orig, fractal); the adapter's single key replaced them.
+    assert actions[0].unnorm_key == "toy_lab"
