@@ -133,3 +133,23 @@ def test_a_node_that_cannot_start_brings_the_launch_down(spawn, prefix: Path) ->
     # The other two nodes were stopped by the launch, not left running.
     assert out.count("process has finished cleanly") == 2, out
     assert launch.proc.returncode == 0  # launch's own rule: its log, not its exit code, tells
+
+
+def test_launch_testing_runner_on_sim_launch(spawn, prefix: Path) -> None:
+    """test/launch/launch_test_sim.py under launch_testing's own runner (``launch_test``):
+    actions and executed states while up, exit code 0 for every node after shutdown."""
+    pytest.importorskip(
+        "launch_testing.launch_test", reason="launch_testing is not installed: skipped"
+    )
+    env = {
+        "AMENT_PREFIX_PATH": os.pathsep.join(
+            [str(prefix), os.environ.get("AMENT_PREFIX_PATH", sys.prefix)]
+        )
+    }
+    runner = "import sys; from launch_testing.launch_test import main; sys.exit(main())"
+    test_file = str(REPO / "test" / "launch" / "launch_test_sim.py")
+    proc = spawn(["-c", runner, test_file], name="launch_test", env=env)
+    assert wait_for(lambda: not proc.alive(), 110.0, 0.5), proc.output()
+    out = proc.output()
+    assert proc.proc.returncode == 0, out
+    assert "test_instruction_gives_actions_and_executed_states" in out and "OK" in out, out
