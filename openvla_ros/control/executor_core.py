@@ -198,10 +198,16 @@ class TickResult:
 
 @dataclass(frozen=True)
 class PoseUpdate:
-    """Whether :meth:`ExecutorCore.on_pose` accepted a pose, and why not."""
+    """Whether :meth:`ExecutorCore.on_pose` accepted a pose, and why not.
+
+    ``reason`` is also set for an accepted pose that is not used yet (a jump waiting for
+    confirmation). ``stop_twist`` (twist mode): the pose stopped a running twist (it
+    jumped): publish a zero twist now.
+    """
 
     accepted: bool
     reason: str = ""
+    stop_twist: bool = False
 
 
 @dataclass(frozen=True)
@@ -347,6 +353,7 @@ class ExecutorCore:
         self._episode_steps = 0
         self._target: Pose | None = None
         self._motion: _TwistMotion | None = None
+        self._seed_pending = False  # _target is a seed no step has started from yet
         self._session: Any = None
         self._last_stamp_s: float | None = None  # of the last executed action
         self._last_step: int | None = None
@@ -469,11 +476,15 @@ class ExecutorCore:
         if not verdict.accepted:
             return self._pose_rejected(verdict.reason)
         if not verdict.confirmed:
+            # The arm may have been moved (or the sensor glitched): stop any running twist
+            # now; the target itself stays until the next pose decides.
             self._counters.pose_jumps += 1
-            return PoseUpdate(True, verdict.reason)
+            return PoseUpdate(True, verdict.reason, stop_twist=self._fold_motion(now_s))
         if verdict.jumped:
             self._events.append("measured pose jump confirmed: holding, target re-seeds")
+            moving = self._fold_motion(now_s)
             self._stop_motion("pose jump")
+            return PoseUpdate(True, stop_twist=moving)
         return PoseUpdate(True)
 
     def on_action(
@@ -681,13 +692,14 @@ class ExecutorCore:
         if self._target is not None:
             dm, dr = pose_distance(self._target, measured)
             if dm <= p.max_tracking_error_m and dr <= p.max_tracking_error_rad:
-                return self._target, False, None
+                return self._target, self._seed_pending, None
             self._counters.tracking_resets += 1
             self._drop_target()
             seed, why = seed_target(measured, p)
             if seed is None:
                 return None, False, (Outcome.REJECTED, why)
             self._target = seed
+            self._seed_pending = True  # the next step starts from this seed
             self._counters.reseeds += 1
             return (
                 None,
@@ -703,6 +715,8 @@ class ExecutorCore:
         if seed is None:
             return None, False, (Outcome.REJECTED, why)
         self._counters.reseeds += 1
+        # Kept even if this action is then rejected: the next step starts from the seed.
+        self._target, self._seed_pending = seed, True
         return seed, True, None
 
     def _execute(
@@ -717,8 +731,6 @@ class ExecutorCore:
         assert measured is not None
         result = self._safety.apply(action, previous, measured)
         if result.target is None or result.applied_action is None:
-            if reseeded:
-                self._target = previous
             return self._finish(Outcome.REJECTED, result.reason, *ctx)
         reasons = [result.reason] if result.reason else []
         target, flags = self._limit(
@@ -727,8 +739,6 @@ class ExecutorCore:
         rotation = "rotvec" if p.command_type == "twist" else "rpy"
         if not step_within_limits(previous, target, p, rotation=rotation):
             # Cannot happen by construction (property-tested); never publish if it does.
-            if reseeded:
-                self._target = previous
             return self._finish(
                 Outcome.REJECTED, "internal check failed: the target is not one legal step", *ctx
             )
@@ -876,6 +886,7 @@ class ExecutorCore:
         p = self.profile
         step, episode_id, stamp_s = ident
         self._target = target
+        self._seed_pending = False
         self._last_stamp_s = stamp_s
         self._last_step = step
         self._episode_steps += 1
@@ -986,6 +997,7 @@ class ExecutorCore:
         # The next action re-seeds from the measured pose (the arm may have been moved).
         self._target = None
         self._motion = None
+        self._seed_pending = False
 
     def _fold_motion(self, now_s: float) -> bool:
         """End the running twist at ``now_s``: the target becomes what it executed."""

@@ -42,6 +42,7 @@ and has a unit quaternion, for *any* input.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,10 +136,22 @@ def _inside_box(position: npt.NDArray[np.float64], profile: RobotProfile) -> boo
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _nominal(rpy: tuple[float, ...]) -> npt.NDArray[np.float64]:
+    q = rpy_to_quat(rpy[0], rpy[1], rpy[2])
+    q.flags.writeable = False
+    return q
+
+
+@functools.lru_cache(maxsize=64)
+def _unit(axis: tuple[float, ...]) -> tuple[float, float, float]:
+    n = math.sqrt(sum(v * v for v in axis))
+    return (axis[0] / n, axis[1] / n, axis[2] / n)
+
+
 def nominal_quat(profile: RobotProfile) -> npt.NDArray[np.float64]:
     """The profile's nominal tool orientation (``limits.nominal_rpy_rad``) as a quaternion."""
-    r, p, y = profile.nominal_rpy_rad
-    return rpy_to_quat(r, p, y)
+    return _nominal(tuple(profile.nominal_rpy_rad))
 
 
 def orientation_violation(orientation: npt.NDArray[np.float64], profile: RobotProfile) -> float:
@@ -147,7 +160,8 @@ def orientation_violation(orientation: npt.NDArray[np.float64], profile: RobotPr
     The bound: the tool axis within ``limits.max_tilt_rad`` of its nominal direction, and
     the rotation about it within ``limits.yaw_range_rad`` of the nominal orientation.
     """
-    tilt, yaw = tilt_and_yaw(orientation, nominal_quat(profile), profile.tool_axis_unit)
+    axis = np.asarray(_unit(tuple(profile.tool_axis)))
+    tilt, yaw = tilt_and_yaw(orientation, nominal_quat(profile), axis)
     lo, hi = profile.yaw_range_rad
     return max(0.0, tilt - profile.max_tilt_rad, lo - yaw, yaw - hi)
 

@@ -230,6 +230,19 @@ def rotate_by_rotvec(q: FloatArray, rotvec: Sequence[float] | FloatArray) -> Flo
     return out / np.linalg.norm(out)
 
 
+def _rotate(q: Sequence[float] | FloatArray, v: Sequence[float]) -> tuple[float, float, float]:
+    """``R(q) v`` for a unit quaternion (x, y, z, w), on plain floats (hot path)."""
+    x, y, z, w = (float(c) for c in q)
+    vx, vy, vz = (float(c) for c in v)
+    # t = 2 u x v; v' = v + w t + u x t
+    tx, ty, tz = 2.0 * (y * vz - z * vy), 2.0 * (z * vx - x * vz), 2.0 * (x * vy - y * vx)
+    return (
+        vx + w * tx + (y * tz - z * ty),
+        vy + w * ty + (z * tx - x * tz),
+        vz + w * tz + (x * ty - y * tx),
+    )
+
+
 def tilt_and_yaw(q: FloatArray, nominal: FloatArray, tool_axis: FloatArray) -> tuple[float, float]:
     """How far orientation ``q`` is from ``nominal`` about a tool axis (EE frame, unit).
 
@@ -238,12 +251,19 @@ def tilt_and_yaw(q: FloatArray, nominal: FloatArray, tool_axis: FloatArray) -> t
     the swing-twist decomposition of ``nominal^-1 q`` about the tool axis (rotation of
     the tool about its own axis relative to the nominal orientation).
     """
-    a = np.asarray(tool_axis, dtype=np.float64)
-    axis_now = quat_to_matrix(q) @ a
-    axis_nom = quat_to_matrix(nominal) @ a
-    tilt = math.acos(max(-1.0, min(1.0, float(np.dot(axis_now, axis_nom)))))
-    rel = quat_multiply(quat_conjugate(nominal), q)
-    yaw = 2.0 * math.atan2(float(np.dot(rel[:3], a)), float(rel[3]))
+    a = (float(tool_axis[0]), float(tool_axis[1]), float(tool_axis[2]))
+    now = _rotate(q, a)
+    nom = _rotate(nominal, a)
+    dot = now[0] * nom[0] + now[1] * nom[1] + now[2] * nom[2]
+    tilt = math.acos(max(-1.0, min(1.0, dot)))
+    # rel = conj(nominal) * q
+    bx, by, bz, bw = (float(c) for c in q)
+    ax, ay, az, aw = -float(nominal[0]), -float(nominal[1]), -float(nominal[2]), float(nominal[3])
+    rx = aw * bx + ax * bw + ay * bz - az * by
+    ry = aw * by - ax * bz + ay * bw + az * bx
+    rz = aw * bz + ax * by - ay * bx + az * bw
+    rw = aw * bw - ax * bx - ay * by - az * bz
+    yaw = 2.0 * math.atan2(rx * a[0] + ry * a[1] + rz * a[2], rw)
     if yaw > math.pi:
         yaw -= 2.0 * math.pi
     elif yaw <= -math.pi:

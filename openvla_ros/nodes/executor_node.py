@@ -406,6 +406,8 @@ class ExecutorNode(Node):
                 msg.header.frame_id,
                 ros_now_s=ros,
             )
+            if update.stop_twist:
+                self._hold_now()
         if update.reason:
             self.get_logger().warning(
                 f"end-effector pose {'not used' if update.accepted else 'rejected'}: "

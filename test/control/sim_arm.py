@@ -72,10 +72,12 @@ class SimArm:
         self.advance(t)
         self.twist = twist
 
-    def teleport(self, t: float, pose: Pose) -> None:
-        """Moved from outside; a pose controller's old target is forgotten (restart)."""
+    def teleport(self, t: float, pose: Pose, *, restart: bool = True) -> None:
+        """Moved from outside. ``restart``: the controller restarted and forgot its command
+        (target / twist); otherwise (hand guiding) the last command stays in force."""
         self.advance(t)
         self.position = np.array(pose.position, dtype=np.float64)
         self.orientation = np.array(pose.orientation, dtype=np.float64)
-        self.target = None
-        self.twist = None
+        if restart:
+            self.target = None
+            self.twist = None
