@@ -78,7 +78,7 @@ class EvalConfig:
         mode: executor mode (``non_blocking`` / ``blocking``); None: the profile's.
         pose_source: ``ideal`` or ``recorded`` (see the module doc).
         initial_pose: seed when the bag has no pose topic (default: workspace centre,
-            identity orientation).
+            the profile's nominal orientation ``limits.nominal_rpy_rad``).
         match_tolerance_s: a reference action matches a frame whose stamp is this close
             (exact stamp matches, the DeltaAction convention, are always preferred).
         max_frames: stop after this many evaluated frames (None: all).
@@ -180,8 +180,11 @@ def _flag_names(flags: ClipFlag) -> list[str]:
 
 
 def _home_pose(profile: RobotProfile) -> Pose:
+    # The profile's nominal tool orientation: the executor refuses to seed far outside it.
+    from openvla_ros.control.safety import nominal_quat
+
     centre = (profile.workspace_min + profile.workspace_max) / 2.0
-    return Pose(centre, np.array([0.0, 0.0, 0.0, 1.0]))
+    return Pose(centre, nominal_quat(profile))
 
 
 class _FrameSelector:

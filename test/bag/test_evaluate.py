@@ -8,7 +8,6 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from openvla_ros.bag.evaluate import EvalConfig, evaluate_bag, load_robot_profile, write_report
@@ -123,11 +122,12 @@ def test_recorded_pose_mode_trips_tracking(tmp_path: Path, profile):
         camera_topic=bf.CAMERA, instruction="pick", pose_topic=bf.POSE, pose_source="recorded"
     )
     # Policy pushes +y while the recorded arm went +x: the target drifts from the measured
-    # pose until the tracking-error limit (0.10 m) holds the translation.
+    # pose until the tracking bound (0.10 m) holds it; the measured arm is the reference, so
+    # no target is ever further than that from the recorded pose (y = 0).
     res = evaluate_bag(bag, ScriptedPolicy([[0, 0.05, 0, 0, 0, 0, 1]]), profile, cfg)
     assert any("TRACKING_ERROR" in s.clip_flags for s in res.steps)
-    ys = [s.target_position[1] for s in res.steps]
-    assert max(ys) <= 0.1 + 0.05 + 1e-9 and np.all(np.diff(ys) >= -1e-12)
+    ys = [s.target_position[1] for s in res.steps if s.target_position is not None]
+    assert ys and max(ys) <= profile.max_tracking_error_m + 1e-9
 
 
 def test_progress_reported(tmp_path: Path, profile):
