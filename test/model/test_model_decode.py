@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from openvla_ros.errors import PrecisionError
 from openvla_ros.model.inference import OpenVLAPolicy
@@ -78,17 +77,18 @@ def test_unknown_decode_mode_is_refused(small_ckpt: Path) -> None:
 
 
 @pytest.mark.slow
-def test_compiled_decode_matches_eager(tmp_path: Path) -> None:
-    """torch.compile on this CPU takes ~20-40 s, so once, on a one-layer checkpoint."""
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_compiled_decode_matches_eager(tmp_path: Path, precision: str) -> None:
+    """torch.compile on this CPU takes ~15-30 s, so once per precision, on a one-layer
+    checkpoint. bf16 is the case where fused kernels could round differently from eager."""
     root = write_small_checkpoint(tmp_path / "ck", seed=3, dims=SmallDims(llm_layers=1))
-    eager = _load(root, "eager")
+    eager = _load(root, "eager", precision)
     compiled = OpenVLAPolicy.from_checkpoint(
-        root, precision="fp32", device="cpu", decode="compiled"
+        root, precision=precision, device="cpu", decode="compiled"
     )
     assert compiled.info()["decode"] == "compiled"
     assert compiled._static is not None and compiled._static.compile
-    assert _pairs(eager, compiled, frames=3)
+    assert _pairs(eager, compiled, frames=8)
     # The step really is a compiled function (not the eager fallback).
     steps = list(compiled._static._steps.values())
-    assert steps and all(isinstance(s, torch._dynamo.eval_frame.OptimizedModule) or
-                         hasattr(s, "_torchdynamo_orig_callable") for s in steps)  # fmt: skip
+    assert steps and all(hasattr(s.compiled, "_torchdynamo_orig_callable") for s in steps)
