@@ -21,6 +21,7 @@ from openvla_ros.control.executor_core import (
     Twist,
 )
 from openvla_ros.control.gripper import GripperCommand, GripperMapper
+from openvla_ros.control.pose_monitor import PoseMonitor, PoseVerdict
 from openvla_ros.control.profile import (
     EXECUTOR_NODE_NAME,
     EXECUTOR_PARAMS,
@@ -36,16 +37,20 @@ from openvla_ros.control.safety import (
     Outcome,
     SafetyFilter,
     SafetyResult,
+    orientation_violation,
     seed_target,
     step_within_limits,
 )
 from openvla_ros.control.se3 import Pose, apply_delta, delta_between, pose_distance
+from openvla_ros.control.timing import ClockJump, ClockJumpDetector, SpeedBudget
 
 __all__ = [
     "ACTION_DIM",
     "EXECUTOR_NODE_NAME",
     "EXECUTOR_PARAMS",
     "ClipFlag",
+    "ClockJump",
+    "ClockJumpDetector",
     "Command",
     "CommandResult",
     "Counters",
@@ -58,15 +63,19 @@ __all__ = [
     "GripperMapper",
     "Outcome",
     "Pose",
+    "PoseMonitor",
     "PoseUpdate",
+    "PoseVerdict",
     "RobotProfile",
     "SafetyFilter",
     "SafetyResult",
+    "SpeedBudget",
     "TickResult",
     "Twist",
     "apply_delta",
     "delta_between",
     "load_profile_yaml",
+    "orientation_violation",
     "pose_distance",
     "profile_from_params",
     "profile_to_params",
