@@ -156,9 +156,10 @@ class Harness:
 
     def pose_now(self, pose: Pose | None = None, stamp: float | None = None) -> None:
         if pose is None:
-            pose = self.arm.pose
+            pos = self.arm.position
             if self.sc.noise:
-                pose = pose.with_position(pose.position + self.rng.normal(0, self.sc.noise, 3))
+                pos = pos + self.rng.normal(0, self.sc.noise, 3)
+            pose = Pose(pos, self.arm.orientation)
         if stamp is None:
             stamp = self.ros if self.stamp_mode == "normal" else self.frozen_stamp
         u = self.core.on_pose(pose, stamp, self.t, ros_now_s=self.ros)
