@@ -119,6 +119,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         **{k: spec[k] for k in ("size", "mode", "autocast", "threads", "batch", "steps")},
         "samples_per_s": round(result.samples_per_s, 2),  # type: ignore[union-attr]
+        # Robust to other jobs on a shared machine (with --threads 1 equal to samples/s idle).
+        "samples_per_cpu_s": round(result.samples_per_cpu_s, 2),  # type: ignore[union-attr]
         "peak_rss_mb": round(peak_mb),
         "libraries_rss_mb": round(baseline_mb),
         "plan_total_gb": float(total.split()[-2]),

@@ -193,7 +193,7 @@ def _device_flags(run: Any) -> None:
         "--autocast",
         default="auto",
         choices=("auto", "bf16", "fp16", "off"),
-        help="mixed precision (default auto: bf16 on CUDA, off on CPU)",
+        help="mixed precision (auto: bf16 on CUDA and on bf16 CPUs for LLM width >= 256)",
     )
     run.add_argument(
         "--grad-checkpointing",

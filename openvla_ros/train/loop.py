@@ -149,6 +149,7 @@ class FinetuneResult:
     rows: list[dict[str, Any]]
     samples_per_s: float
     final_val: dict[str, Any] | None
+    samples_per_cpu_s: float = 0.0
 
 
 def _validate_options(opts: FinetuneOptions) -> None:
@@ -207,16 +208,36 @@ def _resolve_device(opts: FinetuneOptions) -> torch.device:
     return device
 
 
-def _autocast_dtype(opts: FinetuneOptions, device: torch.device) -> torch.dtype | None:
+#: Smallest language-model width for which bf16 autocast pays off on a CPU with bf16
+#: matmul units (measured with bench_finetune.py: slower at width 64, faster at 256 and 512).
+CPU_BF16_MIN_HIDDEN = 256
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 matmul instructions (AVX512-BF16 or AMX-BF16)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def _autocast_dtype(
+    opts: FinetuneOptions, device: torch.device, cfg: OpenVLAConfig
+) -> torch.dtype | None:
     if opts.autocast == "off":
         return None
     if opts.autocast == "bf16":
         return torch.bfloat16
     if opts.autocast == "fp16":
         return torch.float16
-    # auto: bf16 on CUDA; on CPU fp32 (bench_finetune.py: bf16 autocast is slower for small
-    # models on this CPU, see docs/BENCHMARKS.md).
-    return torch.bfloat16 if device.type == "cuda" else None
+    if device.type == "cuda":
+        return torch.bfloat16
+    # CPU: bf16 only where it measurably helps (docs/BENCHMARKS.md, Fine-tuning).
+    if cpu_has_bf16() and cfg.hidden_size >= CPU_BF16_MIN_HIDDEN:
+        return torch.bfloat16
+    return None
 
 
 def _placement(opts: FinetuneOptions, device: torch.device) -> Any:
@@ -433,7 +454,7 @@ def _plan(
     cache = dataset.num_frames * side * side * 3
     budget = _cache_budget(opts, device)
     weight_bytes = 2.0 if (device.type == "cuda" and opts.mode == "lora") else 4.0
-    act_bytes = 2.0 if _autocast_dtype(opts, device) is not None else 4.0
+    act_bytes = 2.0 if _autocast_dtype(opts, device, prep.cfg) is not None else 4.0
     return memory.plan_memory(
         prep.cfg,
         mode=opts.mode,
@@ -571,7 +592,9 @@ class _Run:
                 "only training metrics, which flatter; hold out episodes to see real error"
             )
         self.fingerprint = _fingerprint(table, self.train_eps, self.val_eps)
-        self.autocast = _autocast_factory(device, _autocast_dtype(opts, device))
+        autocast = _autocast_dtype(opts, device, prep.cfg)
+        self.autocast = _autocast_factory(device, autocast)
+        self.say(f"autocast: {str(autocast).removeprefix('torch.') if autocast else 'off (fp32)'}")
         self.sampler = _Sampler(self.train_frames, opts.seed)
         self.net, self.peft_model = _load_model(opts, prep, device)
         self.named = [(n, p) for n, p in self.net.named_parameters() if p.requires_grad]
@@ -584,6 +607,9 @@ class _Run:
             fused=all(p.dtype == torch.float32 for _, p in self.named),
         )
         self.rows: list[dict[str, Any]] = []
+        #: CPU seconds of this process in training steps (all threads): on a shared machine
+        #: samples per CPU-second is the figure that does not depend on other jobs' load.
+        self.train_cpu_s = 0.0
         self.step = 0
         self.last_checkpoint: Path | None = None
 
@@ -763,9 +789,10 @@ class _Run:
         bar = _progress_bar(opts.steps, self.step)
         while self.step < opts.steps:
             log_now = (self.step + 1) % opts.log_every == 0 or self.step + 1 == opts.steps
-            tick = time.perf_counter()
+            tick, tick_cpu = time.perf_counter(), time.process_time()
             row = self._train_step(with_metrics=log_now)
             elapsed = time.perf_counter() - tick
+            self.train_cpu_s += time.process_time() - tick_cpu
             self.step += 1
             train_s, window_s, window_samples = (
                 train_s + elapsed,
@@ -792,13 +819,18 @@ class _Run:
         done = self.step - first_step
         samples_per_s = done * per_step / train_s if train_s > 0 else 0.0
         if done:
+            per_cpu_s = done * per_step / max(self.train_cpu_s, 1e-9)
             self.say(
-                f"trained {done} steps: {samples_per_s:.1f} samples/s in the training steps, "
+                f"trained {done} steps: {samples_per_s:.1f} samples/s in the training steps "
+                f"({per_cpu_s:.1f} per CPU-second), "
                 f"{time.perf_counter() - started:.1f} s wall with validation and checkpoints"
             )
         final_val = next((r for r in reversed(self.rows) if r.get("split") == "val"), None)
         adapter = self._export(final_val)
-        return FinetuneResult(opts.out, adapter, self.step, self.rows, samples_per_s, final_val)
+        per_cpu = done * per_step / self.train_cpu_s if self.train_cpu_s > 0 else 0.0
+        return FinetuneResult(
+            opts.out, adapter, self.step, self.rows, samples_per_s, final_val, per_cpu
+        )
 
     def _log_train(self, row: dict[str, Any]) -> None:
         opts = self.opts
