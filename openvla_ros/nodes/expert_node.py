@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import Float64, String
 
@@ -76,6 +77,8 @@ class ExpertNode(Node):
         self._grip_pub = self.create_publisher(Float64, p["gripper_topic"], COMMAND_QOS)
         self._status_pub = self.create_publisher(String, "~/status", 10)
         self.create_timer(1.0 / p["control_hz"], self._tick)
+        # Wakes the executor on the steady clock so Ctrl-C is handled even before /clock runs.
+        self.create_timer(0.5, lambda: None, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def _on_task_state(self, msg: String) -> None:
         try:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -67,6 +69,12 @@ class RecorderNode(Node):
                     raw=True,
                 )
             )
+        self._types = types
+        self._started = time.monotonic()
+        self._last_rx: dict[str, float] = {}
+        # A steady-clock watchdog: warns about silent topics, and wakes the executor so Ctrl-C
+        # is handled even when nothing is published (or /clock is missing under sim time).
+        self.create_timer(0.5, self._watch, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_service(Trigger, "~/start", self._on_start)
         self.create_service(SetBool, "~/stop", self._on_stop)
         self.create_service(Trigger, "~/discard", self._on_discard)
@@ -75,7 +83,26 @@ class RecorderNode(Node):
             + ", ".join(f"{t} [{m}]" for t, m in types.items())
         )
 
+    def _watch(self) -> None:
+        now = time.monotonic()
+        streams = [t for t in self._types if t != self.config.topics.instruction]
+        never = [t for t in streams if t not in self._last_rx]
+        silent = [t for t in streams if t in self._last_rx and now - self._last_rx[t] > 2.0]
+        if never and now - self._started > 5.0:
+            self.get_logger().warning(
+                f"nothing received yet on {never}: is the driver running, and are the topic "
+                "names right (--camera-topic / --pose-topic / --gripper-topic)?",
+                throttle_duration_sec=30.0,
+            )
+        if silent and self.core.active:
+            self.get_logger().warning(
+                f"silent for over 2 s during an episode (stalled?): {silent}; their frames are "
+                "dropped from the episode",
+                throttle_duration_sec=5.0,
+            )
+
     def _on_raw(self, topic: str, msgtype: str, raw: bytes) -> None:
+        self._last_rx[topic] = time.monotonic()
         now = self.get_clock().now().nanoseconds
         try:
             msg = self._typestore.deserialize_cdr(bytes(raw), msgtype)

@@ -141,3 +141,15 @@ def test_ctrl_c_mid_episode_keeps_the_written_episodes(spawn, tmp_path: Path) ->
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def test_recorder_without_publishers_warns_and_stops_on_ctrl_c(spawn, tmp_path: Path) -> None:
+    # Nothing publishes (wrong topic names, driver not started): the recorder says so, and
+    # Ctrl-C still stops it (a steady-clock timer wakes its executor; before, it hung).
+    args = ["-p", f"out:={tmp_path / 'none'}", "-p", "camera_topic:=/no/camera"]
+    rec = spawn(["-m", "openvla_ros.nodes.recorder_node", "--ros-args", *args], name="rec")
+    assert wait_for(lambda: "nothing received yet on" in rec.output(), 20.0), rec.output()
+    assert "/no/camera" in rec.output()
+    rec.proc.send_signal(signal.SIGINT)
+    rec.proc.wait(timeout=10)
+    assert rec.proc.returncode == 0, rec.output()
