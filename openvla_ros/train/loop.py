@@ -454,7 +454,12 @@ def _plan(
     cache = dataset.num_frames * side * side * 3
     budget = _cache_budget(opts, device)
     weight_bytes = 2.0 if (device.type == "cuda" and opts.mode == "lora") else 4.0
-    act_bytes = 2.0 if _autocast_dtype(opts, device, prep.cfg) is not None else 4.0
+    # Autocast over fp32 weights keeps the residual stream and norms in fp32 and only the
+    # matmul outputs in bf16 (3 bytes on average); over bf16 weights everything is 2 bytes.
+    if _autocast_dtype(opts, device, prep.cfg) is None:
+        act_bytes = 4.0
+    else:
+        act_bytes = 2.0 if weight_bytes == 2.0 else 3.0
     return memory.plan_memory(
         prep.cfg,
         mode=opts.mode,
