@@ -47,3 +47,7 @@ class DatasetError(OpenVLARosError):
 
 class TrainingError(OpenVLARosError):
     """Fine-tuning cannot start or continue: bad dataset/base pairing, memory, NaN loss, I/O."""
+
+
+class LaunchError(OpenVLARosError):
+    """A node a launch requires exited on its own; fails the launch (non-zero exit code)."""

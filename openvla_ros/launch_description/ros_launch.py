@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from openvla_ros.errors import LaunchError
 from openvla_ros.launch_description.graph import (
     NodeDescription,
     check_given_arguments,
@@ -23,15 +24,24 @@ _BOOL_CHOICES = ("true", "false")
 
 
 def _on_exit(node: NodeDescription) -> Any:
-    """``on_exit`` of a required node: unless the launch is already stopping, say which node
-    ended and why (:func:`exit_message`), then shut the launch down."""
-    from launch.actions import LogInfo, Shutdown
+    """``on_exit`` of a required node: unless the launch is already stopping, shut the launch
+    down and fail it with :func:`exit_message` (which node ended and why).
+
+    The failure is an exception raised by an action after the ``Shutdown``: launch logs it as
+    ``Caught exception in launch ...: <message>`` and returns 1, so a supervisor sees a
+    non-zero exit code (a plain ``Shutdown`` exits 0).
+    """
+    from launch.actions import OpaqueFunction, Shutdown
 
     def handler(event: Any, context: Any) -> list[Any] | None:
         if context.is_shutdown:
             return None  # Ctrl-C / a stop already under way: every node exits, as asked
         message = exit_message(node.name, event.returncode)
-        return [LogInfo(msg=message), Shutdown(reason=message)]
+
+        def fail(context: Any) -> None:
+            raise LaunchError(message)
+
+        return [Shutdown(reason=message), OpaqueFunction(function=fail)]
 
     return handler
 

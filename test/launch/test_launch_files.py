@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import sys
 import types
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from openvla_ros.errors import ConfigError
+from openvla_ros.errors import ConfigError, LaunchError
 from openvla_ros.launch_description.graph import describe_graph, launch_arguments
 from test.conftest import REPO
 
@@ -128,7 +129,6 @@ def _import_with_stand_ins(robot: str, monkeypatch: pytest.MonkeyPatch) -> types
     mods["launch"].LaunchContext = object
     mods["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorder,), {})
     mods["launch.actions"].OpaqueFunction = type("OpaqueFunction", (_Recorder,), {})
-    mods["launch.actions"].LogInfo = type("LogInfo", (_Recorder,), {})
     mods["launch.actions"].Shutdown = type("Shutdown", (_Recorder,), {})
     mods["launch.logging"].get_logger = lambda name: _WARNINGS
     mods["launch"].logging = mods["launch.logging"]
@@ -189,10 +189,12 @@ def test_launch_file_declares_arguments_and_builds_the_graph(
         # Required: a node that exits on its own stops the launch, saying which and why.
         on_exit = kw["on_exit"]
         actions = on_exit(types.SimpleNamespace(returncode=2), _Context({}))
-        assert [type(a).__name__ for a in actions] == ["LogInfo", "Shutdown"]
-        message = actions[1].kwargs["reason"]
-        assert actions[0].kwargs["msg"] == message
+        assert [type(a).__name__ for a in actions] == ["Shutdown", "OpaqueFunction"]
+        message = actions[0].kwargs["reason"]
         assert message.startswith(f"{g.name} could not start (exit code 2")
+        # ... then fails the launch (non-zero exit) with the same message.
+        with pytest.raises(LaunchError, match=re.escape(message)):
+            actions[1].kwargs["function"](_Context({}))
         # Exits during a requested stop (Ctrl-C) add nothing.
         assert on_exit(types.SimpleNamespace(returncode=0), _Context({}, is_shutdown=True)) is None
 

@@ -134,7 +134,7 @@ def test_a_node_that_cannot_start_brings_the_launch_down(spawn, prefix: Path) ->
     assert "Traceback" not in out, out
     # The other two nodes were stopped by the launch, not left running.
     assert out.count("process has finished cleanly") == 2, out
-    assert launch.proc.returncode == 0  # launch's own rule: its log, not its exit code, tells
+    assert launch.proc.returncode == 1, out  # a supervisor sees the failure
 
 
 def test_launch_testing_runner_on_sim_launch(spawn, prefix: Path) -> None:
