@@ -189,6 +189,16 @@ def _config_7b() -> Any:
     )
 
 
+def _config_small() -> Any:
+    import tempfile
+
+    from openvla_ros.model.config import load_config
+    from openvla_ros.model.make_checkpoint import write_small_checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_config(write_small_checkpoint(Path(tmp) / "c"))
+
+
 def plan_7b(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Memory plans of the 7B geometry on a GPU, per mode (prompt of 20 tokens)."""
     from openvla_ros.train.memory import plan_memory
@@ -231,15 +241,21 @@ def run_gpu(args: argparse.Namespace) -> list[dict[str, Any]]:
     from openvla_ros.train.adapters import LoraSettings, apply_lora, set_full_trainable
     from openvla_ros.train.forward import action_forward
 
-    if not torch.cuda.is_available():
-        raise SystemExit("--gpu needs a CUDA GPU")
-    cfg = _config_7b()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(
+            "--gpu needs a CUDA GPU (or --device cpu --geometry small for a smoke run)"
+        )
+    cuda = device.type == "cuda"
+    cfg = _config_7b() if args.geometry == "7b" else _config_small()
     rows = []
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     for mode in args.modes:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        precision = "bf16" if mode == "lora" else "fp32"
-        placement = resolve_placement(precision, "cuda", vision_precision=precision)
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        precision = "bf16" if mode == "lora" and cuda else "fp32"
+        placement = resolve_placement(precision, device, vision_precision=precision)
         net = random_network(cfg, placement)
         if mode == "full":
             set_full_trainable(net, train_vision=False)
@@ -255,19 +271,19 @@ def run_gpu(args: argparse.Namespace) -> list[dict[str, Any]]:
         net.train()
         params = [p for p in net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-5, fused=True)
-        pixels = torch.randn(args.batch, 6, 224, 224, device="cuda")
+        pixels = torch.randn(args.batch, 6, 224, 224, device=device)
         seq = torch.randint(300, 31000, (20,)).tolist() + list(range(31744, 31751)) + [2]
-        seqs = [torch.tensor([1, *seq], device="cuda") for _ in range(args.batch)]
+        seqs = [torch.tensor([1, *seq], device=device) for _ in range(args.batch)]
         times = []
         for step in range(args.steps):
-            torch.cuda.synchronize()
+            sync()
             start = time.perf_counter()
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=torch.bfloat16):
                 out = action_forward(net, pixels, seqs, 8, predictions=False)
             out.loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-            torch.cuda.synchronize()
+            sync()
             if step >= 2:
                 times.append(time.perf_counter() - start)
         row = {
@@ -275,11 +291,12 @@ def run_gpu(args: argparse.Namespace) -> list[dict[str, Any]]:
             "batch": args.batch,
             "grad_checkpointing": args.grad_checkpointing,
             "step_s": round(sorted(times)[len(times) // 2], 3) if times else None,
-            "s_per_1000_steps_h": round(1000 * sorted(times)[len(times) // 2] / 3600, 2)
+            "h_per_1000_steps": round(1000 * sorted(times)[len(times) // 2] / 3600, 2)
             if times
             else None,
-            "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
-            "device": torch.cuda.get_device_name(),
+            "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
+            "device": torch.cuda.get_device_name() if cuda else "cpu",
+            "geometry": args.geometry,
         }
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -301,6 +318,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--plan-batches", nargs="+", type=int, default=[16, 1])
     parser.add_argument("--grad-checkpointing", action="store_true", help="--gpu only")
+    parser.add_argument("--device", default="cuda", help="--gpu: cuda (or cpu for a smoke run)")
+    parser.add_argument("--geometry", default="7b", choices=["7b", "small"], help="--gpu only")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

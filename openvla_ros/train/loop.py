@@ -596,6 +596,7 @@ class _Run:
                 "warning: no held-out episodes (--val-episodes 0 or fewer than 5 episodes): "
                 "only training metrics, which flatter; hold out episodes to see real error"
             )
+        self._warn_unseen_instructions(table)
         self.fingerprint = _fingerprint(table, self.train_eps, self.val_eps)
         autocast = _autocast_dtype(opts, device, prep.cfg)
         self.autocast = _autocast_factory(device, autocast)
@@ -617,6 +618,20 @@ class _Run:
         self.train_cpu_s = 0.0
         self.step = 0
         self.last_checkpoint: Path | None = None
+
+    def _warn_unseen_instructions(self, table: FrameTable) -> None:
+        """Held-out instructions the training episodes never contain test generalisation to
+        new language, not the fit: say so, so the numbers are read right."""
+        seen = {int(k) for k in table.instruction_ids[self.train_frames]}
+        unseen = sorted(
+            {table.instructions[int(k)] for k in table.instruction_ids[self.val_frames]}
+            - {table.instructions[k] for k in seen}
+        )
+        if unseen:
+            self.say(
+                f"warning: held-out episodes use instructions no training episode has: "
+                f"{unseen}; their L1 measures generalisation to new instructions"
+            )
 
     def _load_table(self, dataset: DatasetLike) -> FrameTable:
         """Decode every frame once; check instructions a reader without a task list hid."""
@@ -658,7 +673,12 @@ class _Run:
             self.step,
             self._params(),
             self.optimizer,
-            {"rows": self.rows, "fingerprint": self.fingerprint},
+            {
+                "rows": self.rows,
+                "fingerprint": self.fingerprint,
+                # The data position: sample k of the run is frame sampler(k) (see _Sampler).
+                "samples_seen": self.step * self.opts.batch * self.opts.grad_accum,
+            },
             keep=self.opts.keep_checkpoints,
         )
         self.last_checkpoint = path
