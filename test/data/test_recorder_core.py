@@ -228,3 +228,34 @@ def test_failed_episode_is_kept_and_marked(tmp_path: Path) -> None:
     assert core.end_episode(False).outcome == "failed"  # type: ignore[union-attr]
     rows = pq.read_table(tmp_path / "ds/meta/episodes/chunk-000/file-000.parquet").to_pylist()
     assert [r["success"] for r in rows] == [False]
+
+
+def test_disk_full_while_recording_rejects_that_episode_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import openvla_ros.data.lerobot as lerobot
+
+    events: list[EpisodeEvent] = []
+    core = _core(tmp_path, events)
+    feed = Feed(core)
+    core.start_episode("reach the cube")
+    feed.run(1.5)
+    assert core.end_episode(True).outcome == "success"  # type: ignore[union-attr]
+    real = lerobot._atomic_write_bytes
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lerobot, "_atomic_write_bytes", full)
+    core.start_episode("reach the cube")
+    feed.run(1.5)
+    event = core.end_episode(True)
+    assert event is not None and event.outcome == "rejected"
+    assert "No space left on device" in event.reason and "1 episodes already there" in event.reason
+    monkeypatch.setattr(lerobot, "_atomic_write_bytes", real)
+    core.start_episode("reach the cube")  # space is back: recording goes on
+    feed.run(1.5)
+    assert core.end_episode(True).outcome == "success"  # type: ignore[union-attr]
+    assert DemoDataset(tmp_path / "ds").num_episodes == 2
