@@ -171,6 +171,8 @@ def _register_sim_demos(subparsers: Any) -> None:
                    help="keep idle (no-motion) frames")  # fmt: skip
     p.add_argument("--robot", default="sim",
                    help="robot profile for the gripper convention (default: sim)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=1,
+                   help="direct: simulator processes, one per free core (default: 1)")  # fmt: skip
     p.add_argument("--transport", choices=("direct", "ros"), default="direct",
                    help="direct: in-process (fastest); ros: sim_arm + sim_expert + recorder "
                    "processes over DDS (default: direct)")  # fmt: skip
@@ -200,6 +202,7 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
         unnorm_key=args.unnorm_key,
         keep_failed=args.keep_failed,
         filter_idle=not args.no_idle_filter,
+        workers=max(1, args.workers),
     )
 
     def progress(k: int, run: Any) -> None:
@@ -216,10 +219,12 @@ def _run_sim_demos_ros(args: argparse.Namespace) -> int:
     from openvla_ros.errors import DatasetError
     from openvla_ros.nodes.sim_demos_runner import RosDemoConfig, run_ros_demos
 
-    if args.robot != "sim" or args.image_size != 224 or args.keep_failed or args.no_idle_filter:
+    custom = args.image_size != 224 or args.keep_failed or args.no_idle_filter
+    if args.robot != "sim" or custom or args.workers != 1:
         raise DatasetError(
             "--transport ros records with the recorder node's defaults: drop --robot, "
-            "--image-size, --keep-failed and --no-idle-filter (or use --transport direct)"
+            "--image-size, --keep-failed, --no-idle-filter and --workers (or use --transport "
+            "direct)"
         )
     summary = run_ros_demos(
         RosDemoConfig(task=args.task, episodes=args.episodes, out=args.out, seed=args.seed,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,7 @@ class GenerateConfig:
     keep_failed: bool = False
     filter_idle: bool = True
     sim_config: SimConfig = field(default_factory=SimConfig)
+    workers: int = 1  #: simulator processes (rendering is the bottleneck: one per core)
 
 
 def generate_demos(
@@ -176,24 +177,18 @@ def generate_demos(
     )
     t0 = time.perf_counter()
     written = successes = frames = idle = 0
-    with PandaSim(cfg.sim_config) as sim:
-        for k in range(cfg.episodes):
-            scene = sample_scene(cfg.task, cfg.seed + k, cfg.sim_config.cube_size_m)
-            run = run_expert_episode(
-                sim, scene, control_hz=cfg.control_hz, max_steps=cfg.max_steps,
-                image_size=cfg.image_size,
-            )  # fmt: skip
-            successes += run.success
-            if progress is not None:
-                progress(k, run)
-            if not run.success and not cfg.keep_failed:
-                _log.warning("episode seed %d failed (%s): not written", scene.seed, run.reached)
-                continue
-            record = episode_record(run, profile, IdleFilter() if cfg.filter_idle else None)
-            writer.add_episode(record)
-            written += 1
-            frames += len(record.images)
-            idle += int(record.info["idle_frames_dropped"])
+    for k, run in enumerate(_runs(cfg)):
+        successes += run.success
+        if progress is not None:
+            progress(k, run)
+        if not run.success and not cfg.keep_failed:
+            _log.warning("episode seed %d failed (%s): not written", run.scene.seed, run.reached)
+            continue
+        record = episode_record(run, profile, IdleFilter() if cfg.filter_idle else None)
+        writer.add_episode(record)
+        written += 1
+        frames += len(record.images)
+        idle += int(record.info["idle_frames_dropped"])
     elapsed = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
     return {
@@ -208,6 +203,42 @@ def generate_demos(
         "dataset_mb": size / 1e6,
         "mb_per_episode": size / 1e6 / max(written, 1),
     }
+
+
+def _runs(cfg: GenerateConfig) -> Iterator[EpisodeRun]:
+    """Episode runs in seed order: in this process, or on ``cfg.workers`` processes (each
+    with its own simulator; results come back in order, so the dataset is the same)."""
+    jobs = [(cfg, cfg.seed + k) for k in range(cfg.episodes)]
+    if cfg.workers <= 1:
+        with PandaSim(cfg.sim_config) as sim:
+            for job in jobs:
+                yield _run_job(job, sim)
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+    with ctx.Pool(cfg.workers, initializer=_worker_init, initargs=(cfg.sim_config,)) as pool:
+        yield from pool.imap(_worker_run, jobs)
+
+
+_WORKER_SIM: PandaSim | None = None
+
+
+def _worker_init(sim_config: SimConfig) -> None:
+    global _WORKER_SIM
+    _WORKER_SIM = PandaSim(sim_config)
+
+
+def _worker_run(job: tuple[GenerateConfig, int]) -> EpisodeRun:
+    assert _WORKER_SIM is not None
+    return _run_job(job, _WORKER_SIM)
+
+
+def _run_job(job: tuple[GenerateConfig, int], sim: PandaSim) -> EpisodeRun:
+    cfg, seed = job
+    scene = sample_scene(cfg.task, seed, cfg.sim_config.cube_size_m)
+    return run_expert_episode(sim, scene, control_hz=cfg.control_hz, max_steps=cfg.max_steps,
+                              image_size=cfg.image_size)  # fmt: skip
 
 
 def measure_success(

@@ -99,3 +99,19 @@ def test_expert_succeeds_at_least_95_percent(task: str) -> None:
     # 20 fresh scenes per task (docs/BENCHMARKS.md has the 100-episode numbers).
     result = measure_success(task, 20, seed=500)
     assert result["success_rate"] >= 0.95, result
+
+
+def test_parallel_workers_give_the_serial_dataset(tmp_path) -> None:
+    from openvla_ros.bag.evaluate import load_robot_profile
+    from openvla_ros.data.lerobot import DemoDataset
+    from openvla_ros.sim.expert_demos import GenerateConfig, generate_demos
+
+    profile = load_robot_profile("sim")
+    generate_demos(GenerateConfig("reach_colour", 3, seed=4), tmp_path / "serial", profile)
+    generate_demos(GenerateConfig("reach_colour", 3, seed=4, workers=2), tmp_path / "par", profile)
+    a, b = DemoDataset(tmp_path / "serial"), DemoDataset(tmp_path / "par")
+    assert a.tasks == b.tasks and a.num_frames == b.num_frames
+    assert [list(a.episode_range(e)) for e in range(3)] == [
+        list(b.episode_range(e)) for e in range(3)
+    ]
+    np.testing.assert_allclose(a.actions, b.actions, atol=1e-4)
