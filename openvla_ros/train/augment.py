@@ -108,7 +108,7 @@ def augment_uint8(image: npt.NDArray[np.uint8], gen: torch.Generator) -> npt.NDA
 
     The float -> uint8 step is TF's ``convert_image_dtype(saturate=True)``: x 255.5, truncate.
     """
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float() / 255.0
     x = color_jitter(random_resized_crop(x, gen), gen)
     out = (x * 255.5).clamp(0.0, 255.0).to(torch.uint8)
     return out.permute(1, 2, 0).contiguous().numpy()

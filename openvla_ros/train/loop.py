@@ -22,7 +22,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ import torch
 from openvla_ros.errors import TrainingError
 from openvla_ros.model.action_tokenizer import ActionTokenizer, normalize
 from openvla_ros.model.config import ActionStats, OpenVLAConfig, load_config, parse_action_stats
-from openvla_ros.model.preprocess import load_processor_spec
+from openvla_ros.model.preprocess import load_processor_spec, resize_for_towers
 from openvla_ros.model.prompt import PromptTokenizer
 from openvla_ros.train import memory, metrics, state
 from openvla_ros.train.adapters import LoraSettings, apply_lora, set_full_trainable
@@ -115,7 +115,6 @@ class FinetuneOptions:
     max_shard_gb: float = 5.0
     skip_memory_check: bool = False
     plan_only: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -360,7 +359,9 @@ class _Data:
     def image(self, i: int) -> npt.NDArray[np.uint8]:
         if self.table.images is not None:
             return self.table.images[i]
-        return np.asarray(self.dataset.frame(i).image)
+        # Not cached: decode and resize now, so augmentation sees what the cache would hold.
+        frame = np.ascontiguousarray(self.dataset.frame(i).image)
+        return resize_for_towers(frame, self.coder.spec)
 
     def sequences(self, frames: npt.NDArray[np.int64]) -> list[torch.Tensor]:
         out = []
@@ -425,7 +426,7 @@ def _check_resume_options(opts: FinetuneOptions, saved: dict[str, Any]) -> None:
 
 def _options_dict(opts: FinetuneOptions) -> dict[str, Any]:
     data = asdict(opts)
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items() if k != "extra"}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
 
 
 @contextlib.contextmanager

@@ -126,3 +126,16 @@ def test_predict_command_loads_merged_and_adapter(
     )
     stacked = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert merged["token_ids"] == stacked["token_ids"] and merged["unnorm_key"] == "toy_lab"
+
+
+def test_frames_decoded_on_demand_train_exactly_like_the_cache(finetune) -> None:
+    from safetensors.torch import load_file
+
+    cached, _ = finetune("cached", steps=2, image_aug=True, full=True, val_episodes=0)
+    direct, lines = finetune(
+        "direct", steps=2, image_aug=True, full=True, val_episodes=0, cache_gb=0.0
+    )
+    assert not any("cache" in line and "MB" in line for line in lines)
+    a = load_file(next(cached.out.glob("model-*.safetensors")))
+    b = load_file(next(direct.out.glob("model-*.safetensors")))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
