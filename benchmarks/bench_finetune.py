@@ -265,9 +265,7 @@ def run_gpu(args: argparse.Namespace) -> list[dict[str, Any]]:
                 if p.requires_grad:
                     p.data = p.data.float()
         if args.grad_checkpointing:
-            net.language_model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            net.language_model.activation_checkpointing_enable({"use_reentrant": False})
         net.train()
         params = [p for p in net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-5, fused=True)

@@ -504,9 +504,11 @@ def _load_model(opts: FinetuneOptions, prep: _Prepared, device: torch.device) ->
                 p.data = p.data.float()  # adapters train in fp32 on a bf16 / 4-bit base
             del name
     if opts.grad_checkpointing:
-        net.language_model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs={"use_reentrant": False}
-        )
+        lm = net.language_model
+        if hasattr(lm, "activation_checkpointing_enable"):  # transformers >= 5.x name
+            lm.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     net.train()
     return net, peft_model
 
