@@ -49,6 +49,7 @@ from openvla_ros.control.safety import (
     ClipFlag,
     Outcome,
     SafetyFilter,
+    _inside_box,
     orientation_violation,
     seed_target,
     step_within_limits,
@@ -689,6 +690,16 @@ class ExecutorCore:
         p = self.profile
         measured = self._poses.measured
         assert measured is not None
+        if self._target is not None and not _inside_box(self._target.position, p):
+            # Twist mode: a zero twist published late (timer jitter, a loaded PC) let the
+            # arm run past its goal, out of the box; the integrated target says so. Never
+            # step from it (the filter would refuse every action until ~/reset): re-seed
+            # from the measured arm, clipped into the box.
+            self._events.append(
+                "twist ran past the workspace box (its zero was published late): target "
+                "re-seeded from the measured pose"
+            )
+            self._drop_target()
         if self._target is not None:
             dm, dr = pose_distance(self._target, measured)
             if dm <= p.max_tracking_error_m and dr <= p.max_tracking_error_rad:

@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The openvla_ros Authors
+"""Regression tests from an independent safety review of the executor (after issue 10):
+hostile timing, pose streams and services against the pure :class:`ExecutorCore` on a
+simulated arm. Each failed on the code before its fix."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from openvla_ros.control.executor_core import Decision, ExecutorCore, Twist
+from openvla_ros.control.profile import RobotProfile, load_profile_yaml
+from openvla_ros.control.safety import Outcome
+from openvla_ros.control.se3 import Pose
+from test.control.sim_arm import SimArm
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+FRANKA = load_profile_yaml(CONFIG / "franka.yaml")
+DOWN = [math.pi, 0.0, 0.0]
+
+
+class Node:
+    """Plays the executor node around a core and a simulated arm on one clock: the caller
+    decides when ticks and poses happen (late ticks, stalls)."""
+
+    def __init__(self, p: RobotProfile, start: Pose, t: float = 10.0) -> None:
+        self.p, self.t = p, t
+        self.arm = SimArm(start, t)
+        self.core = ExecutorCore(p)
+        self.step = 0
+        self.pose()
+        assert self.core.enable().success
+
+    def pose(self) -> None:
+        self.arm.advance(self.t)
+        u = self.core.on_pose(self.arm.pose, self.t, self.t)
+        if u.stop_twist:
+            self.arm.command_twist(self.t, Twist.zero())
+
+    def publish(self, d: Decision) -> None:
+        if d.command is not None:
+            if d.command.twist is not None:
+                self.arm.command_twist(self.t, d.command.twist)
+            else:
+                self.arm.command_pose(self.t, d.command.target_pose)
+        elif d.stop_twist:
+            self.arm.command_twist(self.t, Twist.zero())
+
+    def act(self, action: list[float], episode: int = 1) -> Decision:
+        self.pose()
+        d = self.core.on_action(action, self.t, self.step, episode, self.t)
+        self.step += 1
+        self.publish(d)
+        return d
+
+    def tick(self, dt: float = 0.02) -> None:
+        """One servo period: a pose, then the tick ``dt`` later."""
+        self.t += dt
+        self.pose()
+        r = self.core.tick(self.t)
+        if r.twist is not None:
+            self.arm.command_twist(self.t, r.twist)
+        elif r.target_pose is not None:
+            self.arm.command_pose(self.t, r.target_pose)
+
+
+# ------------------------------------------------------ twist overrun at the box face
+def test_a_late_zero_twist_at_the_box_face_does_not_lock_the_executor() -> None:
+    """Twist mode, pushing onto the box floor: the tick that publishes the zero comes
+    30 ms late (timer jitter, a loaded PC), so the arm ran past its goal, below the
+    floor. The executor used to keep that integrated target and REJECT every later
+    action ("previous target ... is outside the workspace box; reset") until ~/reset.
+    It must re-seed from the measured arm and carry on."""
+    p = FRANKA.replace(command_type="twist")
+    node = Node(p, Pose.from_xyz_rpy([0.5, 0.0, 0.06], DOWN))
+    assert node.act([0.0, 0.0, -0.03, 0.0, 0.0, 0.0, 1.0]).command is not None
+    for _ in range(9):
+        node.tick()
+    node.tick(0.03)  # the zero comes late: the arm overran the floor by a few mm
+    assert node.arm.position[2] < p.workspace_min[2]
+    outcomes = []
+    for _ in range(5):
+        node.t += 0.2
+        d = node.act([0.0, 0.0, 0.01, 0.0, 0.0, 0.0, 1.0])
+        outcomes.append(d.outcome)
+        for _ in range(9):
+            node.tick()
+    assert Outcome.REJECTED not in outcomes, outcomes
+    assert outcomes.count(Outcome.EXECUTED) + outcomes.count(Outcome.CLIPPED) >= 4
+    assert node.arm.position[2] >= p.workspace_min[2]  # driven back up into the box
