@@ -568,7 +568,7 @@ class ExecutorCore:
         if (
             p.command_type == "pose"
             and p.republish_target
-            and not (self._estopped or not self._enabled or pose_stale)
+            and not (self._estopped or not self._enabled or pose_stale or self._poses.jump_pending)
         ):
             target = self._target
         return TickResult(twist, target, done, bool(hold_reason), hold_reason, tuple(events))
@@ -993,6 +993,8 @@ class ExecutorCore:
         if pose_stale:
             why = f" ({self._poses.last_problem})" if self._poses.last_problem else ""
             return f"end-effector pose stale{why}"
+        if self._poses.jump_pending:
+            return "end-effector pose jumped: holding until the next pose confirms or discards it"
         if action_stale:
             return "no fresh action"
         return ""

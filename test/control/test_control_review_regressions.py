@@ -89,3 +89,24 @@ def test_a_late_zero_twist_at_the_box_face_does_not_lock_the_executor() -> None:
     assert Outcome.REJECTED not in outcomes, outcomes
     assert outcomes.count(Outcome.EXECUTED) + outcomes.count(Outcome.CLIPPED) >= 4
     assert node.arm.position[2] >= p.workspace_min[2]  # driven back up into the box
+
+
+# ------------------------------------------- republish while a pose jump is unconfirmed
+def test_republish_does_not_send_the_old_target_to_an_arm_that_jumped() -> None:
+    """Pose mode with ``republish_target``: the robot restarts at home, 0.3 m from the
+    target; its first pose is a jump waiting for confirmation. The tick used to
+    re-publish the old target in that window, and a position controller holds the last
+    target it got: the restarted arm would drive 0.3 m back (issue 10 finding 2, via the
+    re-publish path). No target may go out until the jump is confirmed or discarded."""
+    p = FRANKA.replace(republish_target=True)
+    node = Node(p, Pose.from_xyz_rpy([0.6, 0.2, 0.4], DOWN))
+    assert node.act([0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]).command is not None
+    node.tick()
+    home = Pose.from_xyz_rpy([0.4, 0.0, 0.2], DOWN)
+    node.arm.teleport(node.t, home)  # the controller restarted: no target
+    node.t += 0.005
+    update = node.core.on_pose(node.arm.pose, node.t, node.t)
+    assert update.accepted and update.reason  # a jump, not used yet
+    r = node.core.tick(node.t + 0.001)
+    assert r.target_pose is None, r.target_pose
+    assert r.holding
