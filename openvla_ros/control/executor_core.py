@@ -461,7 +461,19 @@ class ExecutorCore:
             ros_now_s: the node's ROS clock now (default ``now_s``).
         """
         ros_now = now_s if ros_now_s is None else ros_now_s
-        self._watch_clock(now_s, ros_now)
+        stopped = self._watch_clock(now_s, ros_now)
+        u = self._judge_pose(pose, stamp_s, now_s, frame_id, ros_now)
+        # A clock jump seen in this pose stopped a running twist: zero it now.
+        return dataclasses.replace(u, stop_twist=True) if stopped else u
+
+    def _judge_pose(
+        self,
+        pose: Pose | tuple[Sequence[float], Sequence[float]],
+        stamp_s: float,
+        now_s: float,
+        frame_id: str | None,
+        ros_now: float,
+    ) -> PoseUpdate:
         if frame_id is not None and frame_id not in ("", self.profile.base_frame):
             return self._pose_rejected(
                 f"pose frame '{frame_id}' is not the base frame '{self.profile.base_frame}'"
@@ -517,8 +529,8 @@ class ExecutorCore:
         """
         self._counters.received += 1
         ros_now = now_s if ros_now_s is None else ros_now_s
-        self._watch_clock(now_s, ros_now)
-        was_moving = self._fold_motion(now_s)
+        stopped = self._watch_clock(now_s, ros_now)  # a clock jump stops a running twist
+        was_moving = self._fold_motion(now_s) or stopped
         ctx = (_as_values(action), step, episode_id, stamp_s)
         refusal = self._admit(stamp_s, step, episode_id, ros_now, frame_id, session)
         if refusal is None:
@@ -929,10 +941,14 @@ class ExecutorCore:
         return Command(target, twist, gripper, p.base_frame, previous, reseeded)
 
     # ------------------------------------------------------------------ watchdogs
-    def _watch_clock(self, now_s: float, ros_now_s: float) -> None:
+    def _watch_clock(self, now_s: float, ros_now_s: float) -> bool:
+        """Detect a clock jump; True when it stopped a running twist (zero it now)."""
         jump = self._clock.check(now_s, ros_now_s)
-        if jump is not None:
-            self._events.append(self._clock_fault(jump))
+        if jump is None:
+            return False
+        moving = self._motion is not None
+        self._events.append(self._clock_fault(jump))
+        return moving
 
     def _clock_fault(self, jump: ClockJump) -> str:
         """Hold, drop in-flight actions and everything timed on the old clock, re-seed."""

@@ -110,3 +110,28 @@ def test_republish_does_not_send_the_old_target_to_an_arm_that_jumped() -> None:
     r = node.core.tick(node.t + 0.001)
     assert r.target_pose is None, r.target_pose
     assert r.holding
+
+
+# ------------------------------------- a clock jump seen in a pose/action: zero twist now
+def test_a_clock_jump_seen_in_a_pose_or_action_stops_the_twist_at_once() -> None:
+    """An NTP step of the system clock is not reported by rclpy's jump callback; the core
+    notices it from the two clocks in the next pose or action. docs/control.md promises a
+    zero twist *now*; the pose/action answer did not ask for one (``stop_twist``
+    False), so the twist ran on until the next tick."""
+    p = FRANKA.replace(command_type="twist")
+    for via in ("pose", "action"):
+        core = ExecutorCore(p)
+        t = 10.0
+        core.on_pose(Pose.from_xyz_rpy([0.5, 0.0, 0.3], DOWN), t, t, ros_now_s=t)
+        core.enable()
+        d = core.on_action([0.02, 0, 0, 0, 0, 0, 1], t, 0, 1, t, ros_now_s=t)
+        assert d.command is not None and not d.command.twist.is_zero
+        t += 0.005
+        ros = t - 30.0  # the ROS clock stepped back 30 s
+        if via == "pose":
+            u = core.on_pose(Pose.from_xyz_rpy([0.5, 0.0, 0.3], DOWN), ros, t, ros_now_s=ros)
+            assert u.stop_twist, via
+        else:
+            d = core.on_action([0.02, 0, 0, 0, 0, 0, 1], ros, 1, 1, t, ros_now_s=ros)
+            assert d.command is None and d.stop_twist, (via, d.outcome, d.reason)
+        assert core.state().counters.clock_jumps == 1
