@@ -125,7 +125,8 @@ def test_a_clock_jump_seen_in_a_pose_or_action_stops_the_twist_at_once() -> None
         core.on_pose(Pose.from_xyz_rpy([0.5, 0.0, 0.3], DOWN), t, t, ros_now_s=t)
         core.enable()
         d = core.on_action([0.02, 0, 0, 0, 0, 0, 1], t, 0, 1, t, ros_now_s=t)
-        assert d.command is not None and not d.command.twist.is_zero
+        assert d.command is not None and d.command.twist is not None
+        assert not d.command.twist.is_zero
         t += 0.005
         ros = t - 30.0  # the ROS clock stepped back 30 s
         if via == "pose":
