@@ -115,6 +115,7 @@ class SimExpertPolicyNode(Node):
         self._expert: ScriptedExpert | None = None
         self._expert_seed = -1
         self._last_target: Pose | None = None
+        self._exec_target: Pose | None = None
         self._state: dict[str, Any] | None = None
         self._pose: Pose | None = None
         self._image_ns = 0
@@ -143,8 +144,15 @@ class SimExpertPolicyNode(Node):
         self._pose = Pose(np.array([p.x, p.y, p.z]), np.array([o.x, o.y, o.z, o.w]))
 
     def _on_exec(self, msg: ExecutorState) -> None:
-        if int(msg.episode_id) == self._episode and msg.action_done:
+        if int(msg.episode_id) != self._episode:
+            return
+        if msg.action_done:
             self._done_step = int(msg.step)
+        p, o = msg.target_pose.position, msg.target_pose.orientation
+        if msg.enabled and any(v != 0.0 for v in (o.x, o.y, o.z, o.w)):
+            # The executor's own target: deltas are sent relative to it, so a step the safety
+            # filter clipped is made up for by the next one instead of offsetting the plan.
+            self._exec_target = Pose(np.array([p.x, p.y, p.z]), np.array([o.x, o.y, o.z, o.w]))
 
     def _on_instruction(self, msg: String) -> None:
         self._instruction = msg.data
@@ -160,6 +168,7 @@ class SimExpertPolicyNode(Node):
         self._step = 0
         self._expert = None
         self._done_step = None
+        self._exec_target = None
         response.success, response.message = True, f"episode {self._episode}"
         return response
 
@@ -177,7 +186,8 @@ class SimExpertPolicyNode(Node):
             self._last_target = self._pose
         assert self._last_target is not None
         cmd = self._expert.step(sim_state_from_json(state), self._pose.orientation)
-        delta = delta_between(self._last_target, cmd.target)
+        base = self._exec_target if self._step > 0 and self._exec_target else self._last_target
+        delta = delta_between(base, cmd.target)
         self._last_target = cmd.target
         msg = DeltaAction()
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(self._image_ns, 10**9)
