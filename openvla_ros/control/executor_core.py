@@ -960,7 +960,12 @@ class ExecutorCore:
         self._stop_motion(text)
         self._poses.invalidate()
         self._last_stamp_s, self._last_step = None, None
-        self._min_action_stamp_s = jump.ros_now_s
+        # Action stamps before the jump are in flight, when they are on this clock at all:
+        # with max_action_age_s 0 they are on the camera's own clock, which did not jump
+        # (a cut-off from ours would drop all of them until ~/reset); a fresh pose after
+        # the jump is then what holds the arm.
+        synced = self.profile.max_action_age_s > 0
+        self._min_action_stamp_s = jump.ros_now_s if synced else -math.inf
         self._last_outcome, self._last_flags, self._last_reason = Outcome.HELD, ClipFlag.NONE, text
         return text
 

@@ -136,3 +136,31 @@ def test_a_clock_jump_seen_in_a_pose_or_action_stops_the_twist_at_once() -> None
             d = core.on_action([0.02, 0, 0, 0, 0, 0, 1], ros, 1, 1, t, ros_now_s=ros)
             assert d.command is None and d.stop_twist, (via, d.outcome, d.reason)
         assert core.state().counters.clock_jumps == 1
+
+
+# ------------------------------ unsynchronised camera clock: a jump must not lock it out
+def test_a_clock_jump_does_not_lock_out_a_camera_on_its_own_clock() -> None:
+    """``watchdog.max_action_age_s: 0`` is for a camera stamping on its own clock (device
+    time, another PC). After any executor clock jump the core used to drop every action
+    stamped before the executor's ROS time at the jump (``DROPPED_OLD``, "an in-flight
+    action"), i.e. every action of a camera whose clock is behind, until ~/reset. With
+    stamps on a foreign clock the cut-off means nothing; a fresh pose after the jump is
+    what protects the arm."""
+    p = FRANKA.replace(max_action_age_s=0.0)
+    core = ExecutorCore(p)
+    t, ros, cam = 10.0, 5000.0, 120.0  # the camera's clock is 4880 s behind
+    home = Pose.from_xyz_rpy([0.5, 0.0, 0.3], DOWN)
+    core.on_pose(home, ros, t, ros_now_s=ros)
+    core.enable()
+    assert core.on_action([0.01, 0, 0, 0, 0, 0, 1], cam, 0, 1, t, ros_now_s=ros).command
+    t, ros, cam = t + 0.02, ros + 3600.0, cam + 0.02  # NTP steps the executor's clock
+    core.on_clock_jump(t, ros, 3600.0)
+    d = core.on_action([0.01, 0, 0, 0, 0, 0, 1], cam, 1, 1, t, ros_now_s=ros)
+    assert d.command is None  # no pose since the jump: held
+    outcomes = []
+    for k in range(2, 6):
+        t, ros, cam = t + 0.2, ros + 0.2, cam + 0.2
+        core.on_pose(home, ros, t, ros_now_s=ros)
+        d = core.on_action([0.01, 0, 0, 0, 0, 0, 1], cam, k, 1, t, ros_now_s=ros)
+        outcomes.append(d.outcome)
+    assert outcomes.count(Outcome.EXECUTED) == 4, (outcomes, d.reason)
