@@ -101,6 +101,39 @@ def _drive(url: str, clients: int, requests_per_client: int, image: np.ndarray, 
     print(f"  clients {clients}: {rate:7.1f} req/s   {_percentiles(latencies)}", flush=True)
 
 
+_ZERO_TIME_SERVER = """
+import sys
+from openvla_ros.policy.scripted import ScriptedPolicy
+from openvla_ros.serving.server import ServerConfig, serve
+sys.exit(serve(loader=lambda: ScriptedPolicy([0.0] * 6 + [1.0], unnorm_key="bridge_orig"),
+               config=ServerConfig(), port=int(sys.argv[1]), log_level="warning"))
+"""
+
+
+def _transport_only(args: argparse.Namespace, image: np.ndarray) -> None:
+    """The remote path's own cost: a zero-time scripted policy behind the real server (its own
+    process), so the latency is transport + validation + queue hand-off and nothing else."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", _ZERO_TIME_SERVER, str(port)], cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        probe = RemotePolicy(url, timeout_s=2)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if probe.health().get("status") == "ready":
+                    break
+            except Exception:
+                time.sleep(0.1)
+        print("transport only (zero-time scripted policy behind the real server):")
+        for transport in args.transports:
+            one, _ = _one_client(url, transport, image, args)
+            print(f"  transport {transport:5s} 1 client: {_percentiles(one)}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _one_client(
     url: str, transport: str, image: np.ndarray, args: argparse.Namespace
 ) -> tuple[list[float], list[float]]:
@@ -163,6 +196,7 @@ def main() -> int:
             policy.predict(image, f"pick up object 0 {i % 4}", args.unnorm_key)
             local.append(1e3 * (time.perf_counter() - t0))
         print(f"in-process: {1e3 / np.mean(local):7.1f} req/s   {_percentiles(local)}")
+        _transport_only(args, image)
         del policy  # free the cores / GPU memory for the server
 
         for max_batch in args.max_batch:
