@@ -155,6 +155,7 @@ class ExecutorNode(Node):
         self._last_state_ns = 0
         self._last_stats_t = self._steady()
         self._last_adapter_poll = -math.inf
+        self._gripper_armed = False  # an action executed since the last fault / service
         self._log_throttle = KeyedThrottle(0.5)  # decision logs: 2/s per outcome
         self._last_stats: dict[str, int] = {}
 
@@ -338,6 +339,7 @@ class ExecutorNode(Node):
         else:
             self.pose_pub.publish(pose_to_msg(cmd.target_pose, cmd.frame_id, now))
         self._gripper_openness = float(cmd.gripper.openness)
+        self._gripper_armed = True
         self.gripper_pub.publish(Float64(data=self._gripper_openness))
         if self.gripper_adapter is not None and cmd.gripper.changed:
             try:
@@ -442,7 +444,11 @@ class ExecutorNode(Node):
                 self._publish_state(reason=r.hold_reason, outcome=self._hold_outcome(r.holding))
         for event in r.events:
             self.get_logger().warning(event)
-        if self.gripper_adapter is not None and steady - self._last_adapter_poll >= 0.2:
+        if (
+            self.gripper_adapter is not None
+            and steady - self._last_adapter_poll >= 0.2
+            and self._gripper_may_move()
+        ):
             self._last_adapter_poll = steady
             try:
                 self.gripper_adapter.poll()
@@ -451,6 +457,14 @@ class ExecutorNode(Node):
         stats_period = self.params["stats_period_s"]
         if stats_period > 0 and steady - self._last_stats_t >= stats_period:
             self._log_stats()
+
+    def _gripper_may_move(self) -> bool:
+        """A kept gripper command goes out only when an action has executed since the last
+        enable, disable, e-stop, release or reset, and the executor is not holding for a
+        fault (e-stop, disabled, stale pose): never after a fault before its recovery."""
+        with self._lock:
+            s = self.core.state()
+            return self._gripper_armed and s.enabled and not s.estopped and not s.pose_stale
 
     def _hold_outcome(self, holding: bool) -> int | None:
         """Outcome for a state message that is not about an action: never EXECUTED while
@@ -481,6 +495,7 @@ class ExecutorNode(Node):
         with self._lock:
             was = self.core.state().estopped
             result = self.core.estop(why)
+            self._gripper_armed = False
             if not was:
                 self._estop_latches += 1
             self._hold_now()
@@ -507,6 +522,7 @@ class ExecutorNode(Node):
         del request
         with self._lock:
             result = self.core.release_estop()
+            self._gripper_armed = False
             self._publish_state(reason=result.message, outcome=ExecutorState.OUTCOME_DISABLED)
         self.get_logger().warning(result.message)
         response.success, response.message = result.success, result.message
@@ -514,6 +530,7 @@ class ExecutorNode(Node):
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> Any:
         with self._lock:
+            self._gripper_armed = False  # a kept gripper command waits for the next action
             if request.data:
                 result = self.core.enable()
             else:
@@ -532,6 +549,7 @@ class ExecutorNode(Node):
         del request
         with self._lock:
             result = self.core.reset()
+            self._gripper_armed = False
             self._hold_now()
             self._publish_state(reason=result.message)
         self.get_logger().info(result.message)

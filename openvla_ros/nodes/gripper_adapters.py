@@ -15,7 +15,10 @@ The executor calls :meth:`send` only when the gripper's binary state changes; th
 its driver not ready yet (action server not up, no subscriber on the command topic) is
 kept, and :meth:`poll` (called by the executor's tick, 5 times a second) sends the
 **latest** kept command once the driver is ready: a gripper started after the executor
-still gets the state the policy asked for, and only the newest one.
+still gets the state the policy asked for, and only the newest one. The executor polls
+only while no fault holds the arm and an action has executed since the last service call
+(e-stop, enable, disable, reset, release): a kept command never moves the gripper after a
+fault before its recovery.
 """
 
 from __future__ import annotations

@@ -196,3 +196,38 @@ def test_gripper_command_is_resent_when_the_driver_comes_up_later(
     settle(0.6)  # a few more polls: sent once, not again
     lines = [ln for ln in fake.output().splitlines() if ln.startswith(want.split(" ")[0])]
     assert len(lines) == 1, lines
+
+
+@pytest.mark.timeout(240)
+def test_a_kept_gripper_command_is_not_sent_after_an_estop(
+    probe, spawn, start_executor, robot_interfaces
+) -> None:
+    """Review finding: the adapter's kept command (driver not up yet) was sent by the tick's
+    poll whatever the executor's state, so a gripper driver coming up after an e-stop
+    closed the fingers on the operator. It waits for the recovery (release, enable, an
+    action), then goes out once."""
+    from std_srvs.srv import Trigger
+
+    states = probe.sub(ExecutorState, "/openvla/executor_state", STATE_QOS)
+    probe.start_robot()
+    executor = start_executor(
+        env=robot_interfaces, gripper_adapter="interbotix", gripper_namespace="/held_arm"
+    )
+    t = probe.send_action([0.0] * 6 + [0.0], step=0)  # close: no driver yet, kept
+    assert wait_until(lambda: any(to_ns(s.action_stamp) == t for s in states), 5.0)
+    assert probe.call(Trigger, f"{EX}/estop", Trigger.Request()).success
+    fake = spawn(
+        ["test/nodes/fake_gripper.py", "/held_gripper", "/held_arm"],
+        name="fake_gripper",
+        env=robot_interfaces,
+    )
+    assert wait_until(lambda: "fake gripper ready" in fake.output(), 20.0), fake.output()
+    settle(2.0)  # ten polls with the driver subscribed
+    assert "JOINT_SINGLE" not in fake.output(), fake.output()
+    assert probe.call(Trigger, f"{EX}/release_estop", Trigger.Request()).success
+    assert probe.call(SetBool, f"{EX}/enable", SetBool.Request(data=True)).success
+    settle(1.0)
+    assert "JOINT_SINGLE" not in fake.output(), "sent on enable, before any action"
+    probe.send_action([0.0] * 6 + [0.0], step=1)
+    want = "JOINT_SINGLE name=gripper cmd=-250.0"
+    assert wait_until(lambda: want in fake.output(), 10.0), fake.output() + executor.output()
