@@ -77,10 +77,11 @@ def test_unknown_decode_mode_is_refused(small_ckpt: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["bf16"])
 def test_compiled_decode_matches_eager(tmp_path: Path, precision: str) -> None:
-    """torch.compile on this CPU takes ~15-30 s, so once per precision, on a one-layer
-    checkpoint. bf16 is the case where fused kernels could round differently from eager."""
+    """torch.compile on this CPU takes ~15-45 s, so once, on a one-layer checkpoint, in bf16:
+    the precision where fused kernels round differently from eager unless told not to (fp32
+    compiled = eager is in benchmarks/bench_inference.py's table; add "fp32" here to test it)."""
     root = write_small_checkpoint(tmp_path / "ck", seed=3, dims=SmallDims(llm_layers=1))
     eager = _load(root, "eager", precision)
     compiled = OpenVLAPolicy.from_checkpoint(
