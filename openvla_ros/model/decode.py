@@ -57,6 +57,15 @@ def _precision_faithful(compiled: Step) -> Step:
     small bf16 checkpoint, 8 of 8 with it); fp32 is unaffected."""
     import torch._inductor.config as inductor_config
 
+    if not hasattr(inductor_config, "emulate_precision_casts"):
+        LOG.warning(
+            "torch %s's inductor cannot emulate eager's bf16/fp16 rounding: compiled bf16/fp16 "
+            "tokens may differ from eager ones",
+            torch.__version__,
+        )
+        run_plain: Step = compiled
+        return run_plain
+
     def run(token: torch.Tensor, mask: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         with inductor_config.patch(emulate_precision_casts=True):
             return compiled(token, mask, position)
