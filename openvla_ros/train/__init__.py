@@ -12,7 +12,10 @@
 * :mod:`openvla_ros.train.state`: atomic training checkpoints and bit-identical resume.
 * :mod:`openvla_ros.train.validate`: held-out metrics that cannot flatter.
 * :mod:`openvla_ros.train.export`: the merged checkpoint in the published layout.
-* :mod:`openvla_ros.train.loop`: the training loop; :mod:`openvla_ros.train.cli` the command.
+* :mod:`openvla_ros.train.options`: ``FinetuneOptions`` and their checks;
+  :mod:`openvla_ros.train.batches`: seeded sampling and batch tensors.
+* :mod:`openvla_ros.train.loop`: ``run_finetune``, the training loop;
+  :mod:`openvla_ros.train.cli` the command.
 
 Submodules are imported explicitly so ``import openvla_ros.train`` stays free of torch.
 """

@@ -22,22 +22,31 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 
 from openvla_ros.errors import TrainingError
-from openvla_ros.model.action_tokenizer import ActionTokenizer, normalize
+from openvla_ros.model.action_tokenizer import ActionTokenizer
 from openvla_ros.model.config import ActionStats, OpenVLAConfig, load_config, parse_action_stats
-from openvla_ros.model.preprocess import load_processor_spec, resize_for_towers
+from openvla_ros.model.preprocess import load_processor_spec
 from openvla_ros.model.prompt import PromptTokenizer
 from openvla_ros.train import memory, metrics, state
 from openvla_ros.train.adapters import LoraSettings, apply_lora, set_full_trainable
+from openvla_ros.train.batches import RunData, Sampler, aug_generator, fingerprint
 from openvla_ros.train.forward import action_forward
+from openvla_ros.train.options import (
+    ADAPTER_DIR,
+    TRAINING_DIR,
+    FinetuneOptions,
+    FinetuneResult,
+    check_resume_options,
+    options_dict,
+    validate_options,
+)
 from openvla_ros.train.samples import (
     DatasetLike,
     FrameTable,
@@ -50,137 +59,16 @@ from openvla_ros.train.samples import (
 )
 from openvla_ros.train.validate import Baselines, evaluate, fit_baselines, format_report
 
+__all__ = [
+    "CPU_BF16_MIN_HIDDEN",
+    "FinetuneOptions",
+    "FinetuneResult",
+    "cpu_has_bf16",
+    "prepare",
+    "run_finetune",
+]
+
 LOG = logging.getLogger(__name__)
-
-TRAINING_DIR = "training"
-ADAPTER_DIR = "adapter"
-#: Options that must be the same when a run is resumed (others, e.g. --steps, may change).
-_RESUME_FIXED = (
-    "full",
-    "lora_rank",
-    "lora_alpha",
-    "lora_dropout",
-    "train_vision",
-    "batch",
-    "grad_accum",
-    "lr",
-    "weight_decay",
-    "max_grad_norm",
-    "image_aug",
-    "seed",
-    "val_episodes",
-    "unnorm_key",
-    "quantize_base",
-    "autocast",
-)
-
-
-@dataclass
-class FinetuneOptions:
-    """Everything ``openvla-ros finetune`` accepts (see docs/finetune.md for each)."""
-
-    base: Path
-    dataset: Path
-    unnorm_key: str
-    out: Path
-    full: bool = False
-    lora_rank: int = 32
-    lora_alpha: float | None = None
-    lora_dropout: float = 0.0
-    quantize_base: str = "none"
-    train_vision: bool = False
-    steps: int = 1000
-    batch: int = 16
-    grad_accum: int = 1
-    lr: float | None = None
-    weight_decay: float = 0.01
-    max_grad_norm: float | None = None
-    image_aug: bool = False
-    val_episodes: int | None = None
-    val_every: int = 250
-    val_frames: int = 256
-    save_every: int = 500
-    keep_checkpoints: int = 1
-    log_every: int = 10
-    device: str = "auto"
-    seed: int = 0
-    resume: bool = False
-    save_adapter: bool = False
-    overwrite_key: bool = False
-    threads: int | None = None
-    autocast: str = "auto"
-    grad_checkpointing: bool = False
-    cache_gb: float | None = None
-    save_dtype: str = "auto"
-    max_shard_gb: float = 5.0
-    skip_memory_check: bool = False
-    plan_only: bool = False
-
-    @property
-    def mode(self) -> str:
-        """``full``, ``qlora`` or ``lora``."""
-        if self.full:
-            return "full"
-        return "qlora" if self.quantize_base == "4bit" else "lora"
-
-    @property
-    def learning_rate(self) -> float:
-        """--lr, else the official default of the mode (LoRA 5e-4, full 2e-5)."""
-        if self.lr is not None:
-            return self.lr
-        return 2e-5 if self.full else 5e-4
-
-    @property
-    def grad_clip(self) -> float:
-        """--max-grad-norm, else the official default (full 1.0, LoRA none = 0)."""
-        if self.max_grad_norm is not None:
-            return self.max_grad_norm
-        return 1.0 if self.full else 0.0
-
-
-@dataclass
-class FinetuneResult:
-    """What a finished run produced."""
-
-    out: Path
-    adapter: Path | None
-    steps: int
-    rows: list[dict[str, Any]]
-    samples_per_s: float
-    final_val: dict[str, Any] | None
-    samples_per_cpu_s: float = 0.0
-
-
-def _validate_options(opts: FinetuneOptions) -> None:
-    numbers = {
-        "--steps": opts.steps,
-        "--batch": opts.batch,
-        "--grad-accum": opts.grad_accum,
-        "--val-every": opts.val_every,
-        "--save-every": opts.save_every,
-        "--log-every": opts.log_every,
-        "--val-frames": opts.val_frames,
-    }
-    for name, value in numbers.items():
-        if value < 1:
-            raise TrainingError(f"{name} must be >= 1, got {value}")
-    if opts.quantize_base not in ("none", "4bit"):
-        raise TrainingError(f"--quantize-base must be none or 4bit, got '{opts.quantize_base}'")
-    if opts.full and opts.quantize_base != "none":
-        raise TrainingError(
-            "--quantize-base 4bit is QLoRA: it trains adapters on a frozen 4-bit base and "
-            "cannot be combined with --full"
-        )
-    if opts.autocast not in ("auto", "bf16", "fp16", "off"):
-        raise TrainingError(f"--autocast must be auto, bf16, fp16 or off, got '{opts.autocast}'")
-    if opts.save_dtype not in ("auto", "bf16", "fp32", "fp16"):
-        raise TrainingError(f"--save-dtype must be auto, bf16, fp16 or fp32, not {opts.save_dtype}")
-    if not opts.unnorm_key.strip():
-        raise TrainingError("--unnorm-key must name the dataset (e.g. my_lab_pick_cube)")
-    if not math.isfinite(opts.learning_rate) or opts.learning_rate <= 0:
-        raise TrainingError(f"--lr must be a positive number, got {opts.learning_rate}")
-    if opts.keep_checkpoints < 1:
-        raise TrainingError("--keep-checkpoints must be >= 1")
 
 
 def _resolve_device(opts: FinetuneOptions) -> torch.device:
@@ -315,88 +203,6 @@ def prepare(opts: FinetuneOptions, dataset: DatasetLike) -> _Prepared:
     return _Prepared(cfg, coder, entry, prompts, stats.action_dim)
 
 
-class _Sampler:
-    """Global sample position -> frame index: a fresh seeded permutation per epoch."""
-
-    def __init__(self, frames: npt.NDArray[np.int64], seed: int) -> None:
-        self.frames = frames
-        self.seed = seed
-        self._perms: dict[int, npt.NDArray[np.int64]] = {}
-
-    def __call__(self, position: int) -> int:
-        epoch, offset = divmod(position, len(self.frames))
-        if epoch not in self._perms:
-            self._perms = {
-                epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.frames))
-            }
-        return int(self.frames[self._perms[epoch][offset]])
-
-
-def _aug_generator(seed: int, position: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + position * 7919 + 17) % (2**63))
-
-
-class _Data:
-    """Frames, tokens and batch building for one run."""
-
-    def __init__(
-        self,
-        table: FrameTable,
-        dataset: DatasetLike,
-        prep: _Prepared,
-        device: torch.device,
-    ) -> None:
-        self.table = table
-        self.dataset = dataset
-        self.coder = prep.coder
-        self.device = device
-        self.prompts = {
-            t: prep.prompts.get(t) or prep.coder.prompt_ids(t) for t in table.instructions
-        }
-        self.action_ids = prep.coder.action_ids(table.actions)
-        self.targets = np.clip(normalize(table.actions, prep.coder.stats), -1.0, 1.0)
-
-    def image(self, i: int) -> npt.NDArray[np.uint8]:
-        if self.table.images is not None:
-            return self.table.images[i]
-        # Not cached: decode and resize now, so augmentation sees what the cache would hold.
-        frame = np.ascontiguousarray(self.dataset.frame(i).image)
-        return resize_for_towers(frame, self.coder.spec)
-
-    def sequences(self, frames: npt.NDArray[np.int64]) -> list[torch.Tensor]:
-        out = []
-        for i in frames:
-            prompt = self.prompts[self.table.instructions[self.table.instruction_ids[i]]]
-            ids = [*prompt, *self.action_ids[i].tolist(), self.coder.eos_id]
-            out.append(torch.tensor(ids, dtype=torch.long, device=self.device))
-        return out
-
-    def pixels(
-        self, frames: npt.NDArray[np.int64], gens: list[torch.Generator] | None
-    ) -> torch.Tensor:
-        return self.coder.pixels([self.image(int(i)) for i in frames], gens).to(self.device)
-
-    def eval_batch(
-        self, frames: npt.NDArray[np.int64], texts: list[str]
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        prompts = [
-            torch.tensor(self.prompts.get(t) or self.coder.prompt_ids(t), device=self.device)
-            for t in texts
-        ]
-        return self.pixels(frames, None), prompts
-
-
-def _fingerprint(table: FrameTable, train_eps: list[int], val_eps: list[int]) -> dict[str, Any]:
-    return {
-        "frames": table.num_frames,
-        "episodes": sorted({int(e) for e in table.episodes}),
-        "instructions": table.instructions,
-        "action_sum": float(np.round(table.actions.sum(), 6)),
-        "train_episodes": train_eps,
-        "val_episodes": val_eps,
-    }
-
-
 def _prepare_out(opts: FinetuneOptions) -> Path:
     out = opts.out
     training = out / TRAINING_DIR
@@ -411,22 +217,6 @@ def _prepare_out(opts: FinetuneOptions) -> Path:
         raise TrainingError(f"--out {out} is not empty; {hint}")
     training.mkdir(parents=True, exist_ok=True)
     return training
-
-
-def _check_resume_options(opts: FinetuneOptions, saved: dict[str, Any]) -> None:
-    now = _options_dict(opts)
-    changed = [k for k in _RESUME_FIXED if saved.get(k) != now.get(k)]
-    if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
-        raise TrainingError(
-            f"--resume with different settings than the run in {opts.out} ({details}); "
-            "resume with the original options or start a new --out"
-        )
-
-
-def _options_dict(opts: FinetuneOptions) -> dict[str, Any]:
-    data = asdict(opts)
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
 
 
 @contextlib.contextmanager
@@ -524,7 +314,7 @@ def run_finetune(
         TrainingError: any refusal (with what to do), NaN loss, failed save.
     """
     say = echo or (lambda text: print(text, file=sys.stderr, flush=True))
-    _validate_options(opts)
+    validate_options(opts)
     _configure_threads(opts)
     device = _resolve_device(opts)
     if dataset is None:
@@ -583,7 +373,7 @@ class _Run:
             else default_val_episodes(len(episodes))
         )
         self.train_eps, self.val_eps = split_episodes(episodes, n_val, opts.seed)
-        self.data = _Data(table, dataset, prep, device)
+        self.data = RunData(table, dataset, prep.coder, prep.prompts, device)
         is_train = np.isin(table.episodes, self.train_eps)
         self.train_frames = np.flatnonzero(is_train).astype(np.int64)
         val_all = np.flatnonzero(~is_train).astype(np.int64)
@@ -600,11 +390,11 @@ class _Run:
                 "only training metrics, which flatter; hold out episodes to see real error"
             )
         self._warn_unseen_instructions(table)
-        self.fingerprint = _fingerprint(table, self.train_eps, self.val_eps)
+        self.fingerprint = fingerprint(table, self.train_eps, self.val_eps)
         autocast = _autocast_dtype(opts, device, prep.cfg)
         self.autocast = _autocast_factory(device, autocast)
         self.say(f"autocast: {str(autocast).removeprefix('torch.') if autocast else 'off (fp32)'}")
-        self.sampler = _Sampler(self.train_frames, opts.seed)
+        self.sampler = Sampler(self.train_frames, opts.seed)
         self.net, self.peft_model = _load_model(opts, prep, device)
         self.named = [(n, p) for n, p in self.net.named_parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
@@ -688,10 +478,10 @@ class _Run:
 
     def _resume_or_start(self) -> None:
         run_file = self.training / "run.json"
-        options = _options_dict(self.opts)
+        options = options_dict(self.opts)
         if self.opts.resume and run_file.is_file():
             saved = json.loads(run_file.read_text(encoding="utf-8"))
-            _check_resume_options(self.opts, saved["options"])
+            check_resume_options(self.opts, saved["options"])
             if saved["fingerprint"] != self.fingerprint:
                 raise TrainingError(
                     "--resume: the dataset differs from the one this run started on (frames, "
@@ -716,7 +506,7 @@ class _Run:
         positions = range(first, first + self.opts.batch)
         frames = np.asarray([self.sampler(p) for p in positions], dtype=np.int64)
         gens = (
-            [_aug_generator(self.opts.seed, p) for p in positions] if self.opts.image_aug else None
+            [aug_generator(self.opts.seed, p) for p in positions] if self.opts.image_aug else None
         )
         return self.data.pixels(frames, gens), self.data.sequences(frames)
 
@@ -931,7 +721,7 @@ class _Run:
             "dataset": str(opts.dataset),
             "mode": opts.mode,
             "steps": self.step,
-            "options": _options_dict(opts),
+            "options": options_dict(opts),
             "final_val": final_val,
         }
         export_checkpoint(
