@@ -884,6 +884,18 @@ class ExecutorCore:
             q = previous.orientation
             flags |= ClipFlag.ORIENTATION
             reasons.append("rotation held: the orientation bound")
+        if p.command_type == "twist":
+            # A twist turns the *arm* by the delta, and the arm may be up to the tracking
+            # bound from the target (hand guided, lagging): like the box, the measured arm
+            # turned by it must not move further outside the orientation bound.
+            arm_q = measured.orientation
+            turned = rotate_by_rotvec(arm_q, relative_rotvec(previous.orientation, q))
+            if orientation_violation(turned, p) > max(0.0, orientation_violation(arm_q, p)) + 1e-9:
+                q = previous.orientation
+                flags |= ClipFlag.ORIENTATION
+                reasons.append(
+                    "twist rotation held: the measured arm would leave the orientation bound"
+                )
         err = float(np.linalg.norm(pos - measured.position))
         if err > p.max_tracking_error_m:
             pos = previous.position

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from openvla_ros.control.executor_core import Decision, ExecutorCore, Twist
 from openvla_ros.control.profile import RobotProfile, load_profile_yaml
-from openvla_ros.control.safety import Outcome
-from openvla_ros.control.se3 import Pose
+from openvla_ros.control.safety import Outcome, orientation_violation
+from openvla_ros.control.se3 import Pose, rotate_by_rotvec
 from test.control.sim_arm import SimArm
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -164,3 +164,31 @@ def test_a_clock_jump_does_not_lock_out_a_camera_on_its_own_clock() -> None:
         d = core.on_action([0.01, 0, 0, 0, 0, 0, 1], cam, k, 1, t, ros_now_s=ros)
         outcomes.append(d.outcome)
     assert outcomes.count(Outcome.EXECUTED) == 4, (outcomes, d.reason)
+
+
+# ------------------------- twist mode: the measured arm, not the target, in the orientation
+def test_twist_rotations_keep_the_measured_arm_in_the_orientation_bound() -> None:
+    """Twist mode rotates the *arm* by each delta. The operator turned the wrist 0.45 rad
+    (hand guiding, within the tracking bound: no re-seed), then the policy rolls on: the
+    target stayed inside the cone but the twists took the arm, 0.45 rad ahead of it, to
+    0.25 rad outside the orientation bound (the box had this check on the measured arm,
+    the orientation did not)."""
+    p = FRANKA.replace(command_type="twist")
+    start = Pose.from_xyz_rpy([0.5, 0.0, 0.3], DOWN)
+    node = Node(p, start)
+    assert node.act([0.0] * 6 + [1.0]).command is not None  # a target exists
+    for _ in range(10):
+        node.tick()
+    for k in range(1, 10):  # the wrist is turned by hand, 0.05 rad per pose
+        turned = Pose(node.arm.position, rotate_by_rotvec(start.orientation, [0.05 * k, 0, 0]))
+        node.arm.teleport(node.t, turned, restart=False)
+        node.tick()
+    assert orientation_violation(node.arm.orientation, p) == 0.0  # inside, 0.45 rad tilted
+    worst = 0.0
+    for _ in range(8):
+        node.t += 0.2
+        node.act([0.0, 0.0, 0.0, 0.2, 0.0, 0.0, 1.0])
+        for _ in range(10):
+            node.tick()
+            worst = max(worst, orientation_violation(node.arm.orientation, p))
+    assert worst <= 1e-6, worst
