@@ -70,7 +70,6 @@ def test_finetune_overfits_a_handful_of_frames(finetune, tiny_dataset: Path, opt
 
 
 def test_lora_merged_equals_base_plus_adapter(finetune, base_ckpt: Path, dataset: Path) -> None:
-    from openvla_ros.model.cli import register  # noqa: F401 (the --adapter flag lives there)
     from openvla_ros.train.adapter import load_policy_with_adapter
 
     result, lines = finetune("lora", steps=6, save_adapter=True, lr=2e-3, val_every=6)
