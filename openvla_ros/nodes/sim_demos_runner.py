@@ -152,6 +152,7 @@ def run_ros_demos(cfg: RosDemoConfig) -> dict[str, Any]:
     t_start = time.perf_counter()
     outcomes: list[str] = []
     try:
+        _wait_for_subscribers(driver, bag=cfg.bag is not None)
         for k in range(cfg.episodes):
             outcomes.append(_one_episode(driver, cfg, k))
         if cfg.bag is not None:
@@ -177,6 +178,20 @@ def run_ros_demos(cfg: RosDemoConfig) -> dict[str, Any]:
     }
 
 
+def _wait_for_subscribers(driver: _Driver, bag: bool) -> None:
+    """Every recorder (and the bag recorder) subscribed before episode 0: a late subscription
+    would miss that episode's first frames in one of them (seen under load)."""
+    extra = 1 if bag else 0
+    need = {"/camera/image_raw": 1 + extra, "/openvla/ee_pose": 2 + extra,
+            "/joint_states": 1 + extra, "/openvla_recorder/episodes": 1 + extra}  # fmt: skip
+    node = driver.node
+
+    def ready() -> bool:
+        return all(node.count_subscribers(t) >= n for t, n in need.items())
+
+    driver.spin_until(ready, 60.0, f"subscribers {need}")
+
+
 def _one_episode(driver: _Driver, cfg: RosDemoConfig, k: int) -> str:
     if k == 0:
         # sim_arm starts with the scene of scene_seed (= cfg.seed): episode 0 uses it as is.
@@ -190,6 +205,10 @@ def _one_episode(driver: _Driver, cfg: RosDemoConfig, k: int) -> str:
     seed = scene["seed"]
     driver.spin_until(lambda: driver.task_state.get("seed") == seed, 20.0, "the new scene")
     driver.spin_until(lambda: driver.status.get("seed") == seed, 20.0, "the expert to see it")
+    # A volatile instruction published before DDS matched the recorder's and the expert's
+    # subscriptions would be lost (seen under load): wait until both are matched.
+    driver.spin_until(lambda: driver.instruction.get_subscription_count() >= 2, 30.0,
+                      "the recorder and the expert to subscribe to /instruction")  # fmt: skip
     n_events = len(driver.events)
     driver.instruction.publish(String(data=scene["instruction"]))
 
@@ -199,7 +218,9 @@ def _one_episode(driver: _Driver, cfg: RosDemoConfig, k: int) -> str:
 
     driver.spin_until(done, cfg.timeout_s, f"the expert on seed {seed}")
     success = bool(driver.task_state.get("succeeded")) and driver.task_state.get("seed") == seed
-    driver.call(driver.stop, SetBool.Request(data=success))
+    answer = driver.call(driver.stop, SetBool.Request(data=success))
+    if answer.message == "no episode running":
+        raise DatasetError(f"the recorder never started the episode of seed {seed}: see its log")
     driver.spin_until(lambda: len(driver.events) > n_events, 20.0, "the recorder's episode event")
     event = driver.events[-1]
     _log.info("episode %d seed %d: %s, %s frames", k, seed, event["outcome"], event["frames"])
