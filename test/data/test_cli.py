@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The openvla_ros Authors
+"""The dataset subcommands' wiring: flags reach the generator and the recorder config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from openvla_ros.cli import build_parser, main
+from openvla_ros.data.cli import _recorder_params
+from openvla_ros.data.recorder_config import config_from_params
+from openvla_ros.errors import ConfigError
+
+
+def test_sim_demos_writes_the_requested_episodes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ds"
+    code = main(["sim-demos", "--task", "reach_cube", "--episodes", "2", "--seed", "5",
+                 "--out", str(out), "--unnorm-key", "my_key", "--image-size", "64"])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.split("\n", 2)[-1])
+    assert summary["episodes_written"] == 2 and summary["expert_success_rate"] == 1.0
+    info = json.loads((out / "meta/info.json").read_text())
+    assert info["features"]["observation.images.primary"]["shape"] == [64, 64, 3]
+    assert list(json.loads((out / "dataset_statistics.json").read_text())) == ["my_key"]
+
+
+def test_sim_demos_refuses_direct_only_flags_with_ros(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["sim-demos", "--task", "reach_cube", "--episodes", "1", "--out",
+                 str(tmp_path / "x"), "--transport", "ros", "--workers", "2"])  # fmt: skip
+    assert code == 2
+    assert "drop --robot, --image-size, --keep-failed, --no-idle-filter and --workers" in (
+        capsys.readouterr().err.replace("\n", " ")
+    )
+    assert main(["sim-demos", "--task", "reach_cube", "--episodes", "1", "--out",
+                 str(tmp_path / "y"), "--bag", str(tmp_path / "b")]) == 2  # fmt: skip
+
+
+def _recorder_args(*flags: str) -> argparse.Namespace:
+    return build_parser().parse_args(["record-demos", "--out", "/tmp/unused", *flags])
+
+
+def test_record_flags_map_onto_the_recorder_parameters() -> None:
+    args = _recorder_args("--robot", "franka", "--gripper-topic", "none", "--camera-topic",
+                          "/cam/compressed", "--control-hz", "10", "--keep-idle",
+                          "--stale-drop", "6")  # fmt: skip
+    config, types = config_from_params(_recorder_params(args))
+    assert config.profile.base_frame == "fr3_link0"
+    assert config.topics.pose == "/franka_robot_state_broadcaster/current_pose"
+    assert config.topics.gripper == "" and config.topics.camera == "/cam/compressed"
+    assert types["/cam/compressed"] == "sensor_msgs/msg/CompressedImage"
+    assert (config.control_hz, config.drop_factor, config.filter_idle) == (10.0, 6.0, False)
+    with pytest.raises(ConfigError, match="must not exceed"):
+        config_from_params(_recorder_params(_recorder_args("--stale-warn", "5", "--stale-drop",
+                                                           "3")))  # fmt: skip
