@@ -8,11 +8,13 @@ every run is the same (``derandomize=True``). A harness plays the node: it ticks
 at ``servo_rate_hz`` on steady time, publishes the arm's pose at 50 Hz (with noise,
 glitches, repeated and future stamps, outages), moves a :class:`SimArm` with what the core
 commands (a first-order follower in pose mode, an integrator of each twist until the next
-in twist mode) and from outside (hand guiding, restarts), jumps the ROS clock both ways,
+in twist mode) and from outside (hand guiding of position and wrist, restarts), jumps the
+ROS clock both ways,
 and calls enable/disable/reset/e-stop/release. Invariants, after every step:
 
 (i) the arm stays inside the workspace box and the orientation bound (up to what an
-    external move put it outside by, plus noise and one pose period of motion);
+    external move put it outside by, plus noise and one pose period of motion; for the
+    orientation, or what a target asked for: a seed may be one step outside);
 (ii) commanded motion respects the speed limits over steady time (pose mode: any two
     targets since a re-seed differ by at most ``B + v dt``, ``B`` one control period's
     worth; twist mode: every twist's norm, and so the arm's speed);
@@ -39,7 +41,7 @@ from hypothesis import strategies as st
 from openvla_ros.control.executor_core import Decision, ExecutorCore, TickResult, Twist
 from openvla_ros.control.profile import RobotProfile, load_profile_yaml, profile_from_params
 from openvla_ros.control.safety import orientation_violation
-from openvla_ros.control.se3 import Pose, quat_angle, relative_rotvec, rpy_to_quat
+from openvla_ros.control.se3 import Pose, quat_angle, relative_rotvec, rotate_by_rotvec, rpy_to_quat
 from test.control.sim_arm import SimArm
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -63,7 +65,7 @@ PROFILES: dict[str, RobotProfile] = {
 EVENTS = (
     "act", "act", "act", "act", "burst", "chunk", "wait", "glitch", "repeat", "future",
     "outage", "teleport", "drift", "clock_back", "clock_fwd", "enable", "disable", "reset",
-    "estop", "release", "episode", "session", "lag",
+    "estop", "release", "episode", "session", "lag", "wrist", "spin",
 )  # fmt: skip
 POSE_PERIOD = 0.02
 EPS = 1e-9
@@ -126,6 +128,8 @@ class Harness:
         bucket = p.control_period_s
         self.b_lin, self.b_rot = p.max_linear_speed_m_s * bucket, p.max_angular_speed_rad_s * bucket
         self.commands = 0
+        self.wrist_axis: np.ndarray | None = None  # the last hand-turn's axis (unit)
+        self.target_rad = 0.0  # the furthest any target was outside the orientation bound
         self._checked_q = b""
         self.pose_now()
         self.service("enable")
@@ -199,11 +203,15 @@ class Harness:
         if key != self._checked_q:  # the bound only changes when the arm turns
             self._checked_q = key
             bad = orientation_violation(self.arm.orientation, p)
-            assert bad <= max(self.out_rad, p.step_limit_rad) + 0.02, (bad, self.out_rad)
+            # No further out than an external move put it or a target (a seed may be up to
+            # one step outside) asked for: the arm itself, not only the targets.
+            allowed = max(self.out_rad, self.target_rad)
+            assert bad <= allowed + 0.02, (bad, self.out_rad, self.target_rad)
 
     def check_target(self, target: Pose) -> None:
         """(iii) box and tracking bound of the latest confirmed fresh pose."""
         p = self.p
+        self.target_rad = max(self.target_rad, orientation_violation(target.orientation, p))
         assert np.all(target.position >= p.workspace_min - EPS)
         assert np.all(target.position <= p.workspace_max + EPS)
         assert self.confirmed is not None
@@ -305,11 +313,11 @@ class Harness:
         rot = r.normal(0, p.step_limit_rad * big, 3) * (r.random() < 0.6)
         return [*lin, *rot, float(r.random() < 0.5)]
 
-    def act(self, stamp: float | None = None) -> None:
+    def act(self, stamp: float | None = None, values: list[float] | None = None) -> None:
         latency = float(self.rng.choice([0.0, 0.05, 0.3]))
         s = self.ros - latency if stamp is None else stamp
         d = self.core.on_action(
-            self.action_values(), s, self.step, self.episode, self.t,
+            self.action_values() if values is None else values, s, self.step, self.episode, self.t,
             ros_now_s=self.ros, session=self.session,
         )  # fmt: skip
         self.step += 1
@@ -329,6 +337,14 @@ class Harness:
             for _ in range(int(r.integers(2, 6))):
                 self.act(stamp)
                 self.run_until(self.t + float(r.choice([0.0, 0.001, 0.005])))
+        elif kind == "spin":  # one rotation (and drift) repeated: presses on the bounds
+            lim = [self.p.step_limit_m] * 3 + [self.p.step_limit_rad] * 3
+            values = [*(r.uniform(-1.2, 1.2, 6) * lim), 1.0]
+            if self.wrist_axis is not None and r.random() < 0.7:  # on, the way it was turned
+                values[3:6] = [float(v) for v in self.wrist_axis * lim[3]]
+            for _ in range(int(r.integers(3, 9))):
+                self.act(values=values)
+                self.run_until(self.t + sc.action_period)
         elif kind == "wait":
             self.run_until(self.t + float(r.uniform(0.05, 0.7)))
         else:
@@ -352,6 +368,8 @@ class Harness:
             self.poses_on = True
         elif kind in ("teleport", "drift"):
             self.external_move(kind == "drift")
+        elif kind == "wrist":
+            self.turn_wrist()
         elif kind == "clock_back":
             self.ros_offset -= float(r.uniform(0.5, 30.0))
             self.need_pose_after = self.t
@@ -382,6 +400,20 @@ class Harness:
                 self._moved(Pose(pos, self.arm.orientation), restart=False)
         else:
             self._moved(Pose(goal, rot), restart=True)
+
+    def turn_wrist(self) -> None:
+        """Hand guiding of the orientation: up to 0.45 rad (inside every profile's tracking
+        bound, so no re-seed) in 9 small turns over 0.18 s about a horizontal base axis (a
+        tilt: every profile's tool points down at its nominal orientation)."""
+        r = self.rng
+        heading = float(r.uniform(-math.pi, math.pi))
+        axis = np.array([math.cos(heading), math.sin(heading), 0.0]) * float(r.uniform(0.25, 0.45))
+        start = self.arm.orientation.copy()
+        self.wrist_axis = axis / float(np.linalg.norm(axis))
+        for k in range(1, 10):
+            self.run_until(self.t + 0.02)
+            self._moved(Pose(self.arm.position, rotate_by_rotvec(start, axis * k / 9)),
+                        restart=False)  # fmt: skip
 
     def _moved(self, pose: Pose, *, restart: bool) -> None:
         """An external move, seen by the next pose sample at once (sensor latency is the
