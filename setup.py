@@ -22,14 +22,17 @@ setup(
     extras_require={
         "model": ["torch", "transformers", "tokenizers", "safetensors", "sentencepiece"],
         "quant": ["bitsandbytes"],
-        "serve": ["fastapi", "hypercorn"],
+        "serve": ["fastapi", "starlette", "hypercorn"],
         # json-numpy: only the tests import it (the reference encoder the wire format is
         # checked against); the package has its own strict decoder (serving/wire.py).
-        "test": ["pytest", "pytest-timeout", "hypothesis", "json-numpy", "uvicorn"],
+        # pyquaternion: the independent quaternion reference of the SE(3) tests.
+        "test": ["pytest", "pytest-timeout", "hypothesis", "json-numpy", "pyquaternion"],
         "bag": ["rosbags", "matplotlib"],
         "data": ["pyarrow", "rosbags", "matplotlib"],
         "sim": ["pybullet", "matplotlib"],
-        "control": ["pyquaternion"],
+        # openvla-ros finetune: the model side plus adapters (peft, which imports accelerate),
+        # the memory plan (psutil), the dataset reader (pyarrow), metrics plot and progress bar.
+        "train": ["peft", "accelerate", "psutil", "pyarrow", "matplotlib", "tqdm"],
     },
     entry_points={
         "console_scripts": [

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The openvla_ros Authors
 """Fixtures for the serving tests: a generated checkpoint, the in-process reference policy and
-real server processes (uvicorn on a free loopback port), each started once per session."""
+real server processes (`openvla-ros serve`, hypercorn, on a free loopback port), each started
+once per session."""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # Copyright 2026 The openvla_ros Authors
-"""The server app in this process (uvicorn in a thread, real HTTP on loopback): the loading
+"""The server app in this process (hypercorn with the configuration ``serve`` uses, in a
+thread, real HTTP on loopback): the loading
 state of /health, and dynamic batching of concurrent requests through the model's
 ``predict_batch``."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,11 +17,11 @@ from contextlib import contextmanager
 
 import numpy as np
 import requests
-import uvicorn
+from hypercorn.asyncio import serve as hypercorn_serve
 
 from openvla_ros.policy.base import Policy
 from openvla_ros.serving.client import RemotePolicy
-from openvla_ros.serving.server import ServerConfig, create_app
+from openvla_ros.serving.server import ServerConfig, create_app, hypercorn_config
 from test.serving.conftest import UNNORM_KEY, camera_frame, free_port
 
 
@@ -26,18 +29,29 @@ from test.serving.conftest import UNNORM_KEY, camera_frame, free_port
 def serving(loader: Callable[[], Policy], config: ServerConfig) -> Iterator[str]:
     port = free_port()
     app = create_app(loader=loader, config=config)
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        hc = hypercorn_config(config, "127.0.0.1", port, "warning")
+        loop.run_until_complete(hypercorn_serve(app, hc, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.02)
     try:
         yield url
     finally:
-        server.should_exit = True
+        loop.call_soon_threadsafe(stop.set)
         thread.join(10)
+        loop.close()
 
 
 def test_health_is_503_loading_until_the_policy_is_ready(reference_policy) -> None:
