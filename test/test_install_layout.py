@@ -60,7 +60,15 @@ def install_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_executables_for_ros2_run(install_prefix: Path) -> None:
     lib = install_prefix / "lib" / "openvla_ros"
-    names = ("policy_node", "executor_node", "sim_arm_node", "widowx_bridge_node", "openvla-ros")
+    names = (
+        "policy_node",
+        "executor_node",
+        "sim_arm_node",
+        "widowx_bridge_node",
+        "recorder_node",  # docs/datasets.md: ros2 run openvla_ros recorder_node
+        "expert_node",  # docs/datasets.md: ros2 run openvla_ros expert_node
+        "openvla-ros",
+    )
     for name in names:
         exe = lib / name
         assert exe.is_file(), f"missing {exe}"
