@@ -341,7 +341,16 @@ def test_ignores_legacy_rotary_buffers(ckpt_copy: Callable[[], Path]) -> None:
     key = "language_model.model.layers.0.self_attn.rotary_emb.inv_freq"
     _rewrite_shard(root, SHARD2, lambda t: t.update({key: torch.ones(8)}))
     _rewrite_index(root, lambda m: m.update({key: SHARD2}))
-    _load(root)
+    policy = _load(root)
+    llama = json.loads((root / "config.json").read_text())["text_config"]
+    head_dim = llama["hidden_size"] // llama["num_attention_heads"]
+    theta = llama.get("rope_theta", 10000.0)  # Llama 2's default; the published config omits it
+    # RoPE by its definition, 1 / theta^(2i/d), not the stale all-ones buffer of the file.
+    expected = 1.0 / theta ** (np.arange(0, head_dim, 2) / head_dim)
+    buffers = [b for n, b in policy.network.named_buffers() if n.endswith("inv_freq")]
+    assert buffers, "no rotary inv_freq buffer in the loaded network"
+    for buf in buffers:
+        np.testing.assert_allclose(buf.float().numpy(), expected, rtol=1e-6)
 
 
 def test_progress_is_reported(small_ckpt: Path) -> None:
