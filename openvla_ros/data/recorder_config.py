@@ -17,7 +17,7 @@ from openvla_ros.data.labels import IdleFilter
 from openvla_ros.data.recorder import RecorderConfig
 from openvla_ros.data.robots import topic_map
 from openvla_ros.errors import ConfigError
-from openvla_ros.paramspec import ParamSpec, ParamType
+from openvla_ros.paramspec import ParamSpec, ParamType, validate_params
 
 __all__ = ["RECORDER_PARAMS", "camera_type", "config_from_params"]
 
@@ -60,12 +60,17 @@ def camera_type(camera_topic: str) -> str:
 def config_from_params(values: Mapping[str, Any]) -> tuple[RecorderConfig, dict[str, str]]:
     """A :class:`RecorderConfig` and ``{topic: message type}`` from parameter values.
 
+    Values are checked against :data:`RECORDER_PARAMS` (types, ranges; absent names take the
+    spec's default), so the CLIs get the same limits as the node's declared parameters.
+
     Raises:
-        ConfigError: no ``out``, an unknown robot, or a bad profile.
+        ConfigError: an unknown parameter or a value out of its range, no ``out``, an unknown
+            robot, or a bad profile.
     """
     from openvla_ros.bag.evaluate import load_robot_profile
     from openvla_ros.errors import BagError
 
+    values = validate_params(RECORDER_PARAMS, values)
     if not values.get("out"):
         raise ConfigError("the recorder needs a dataset directory: set out (--out DIR)")
     robot = str(values.get("robot") or "sim")
@@ -80,18 +85,18 @@ def config_from_params(values: Mapping[str, Any]) -> tuple[RecorderConfig, dict[
         if value:
             overrides[name] = "" if value == "none" else value
     topics = replace(topics, **overrides)
-    warn = float(values.get("stale_warn_factor", 2.0))
-    drop = float(values.get("stale_drop_factor", 4.0))
+    warn = float(values["stale_warn_factor"])
+    drop = float(values["stale_drop_factor"])
     if warn > drop:
         raise ConfigError(f"stale_warn_factor {warn} must not exceed stale_drop_factor {drop}")
     config = RecorderConfig(
         out=Path(str(values["out"])),
         topics=topics,
         profile=profile,
-        control_hz=float(values.get("control_hz", 5.0)),
+        control_hz=float(values["control_hz"]),
         warn_factor=warn,
         drop_factor=drop,
-        filter_idle=bool(values.get("filter_idle", True)),
+        filter_idle=bool(values["filter_idle"]),
         idle=IdleFilter(),
         unnorm_key=str(values.get("unnorm_key") or ""),
         robot_type=profile.name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,18 @@ def test_record_flags_map_onto_the_recorder_parameters() -> None:
     with pytest.raises(ConfigError, match="must not exceed"):
         config_from_params(_recorder_params(_recorder_args("--stale-warn", "5", "--stale-drop",
                                                            "3")))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--control-hz", "0"), "'control_hz' = 0.0: 0 is below the minimum 0.5"),  # was: 1/0
+        (("--control-hz", "-3"), "'control_hz' = -3.0"),  # was: every instruction rejected
+        (("--stale-warn", "0.1"), "'stale_warn_factor' = 0.1"),
+    ],
+)
+def test_recorder_flags_are_range_checked_like_the_node_parameters(flags, message) -> None:
+    # The recorder node's declared ranges (docs/datasets.md: control_hz [0.5, 50], factors
+    # [1, 100]) hold for the CLIs too: a clear ConfigError before any bag is read.
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_params(_recorder_params(_recorder_args(*flags)))
