@@ -181,6 +181,14 @@ def _register_sim_demos(subparsers: Any) -> None:
     p.set_defaults(func=_run_sim_demos)
 
 
+def _check_control_hz(hz: float) -> None:
+    """``--control-hz`` within the recorder's declared range (its ``control_hz`` spec)."""
+    from openvla_ros.data.recorder_config import RECORDER_PARAMS
+    from openvla_ros.paramspec import validate
+
+    validate(next(s for s in RECORDER_PARAMS if s.name == "control_hz"), hz)
+
+
 def _run_sim_demos(args: argparse.Namespace) -> int:
     from openvla_ros.bag.evaluate import load_robot_profile
     from openvla_ros.errors import DatasetError
@@ -188,6 +196,9 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise DatasetError("--episodes must be at least 1")
+    if args.max_steps < 1 or args.workers < 1:
+        raise DatasetError("--max-steps and --workers must be at least 1")
+    _check_control_hz(args.control_hz)
     if args.transport == "ros":
         return _run_sim_demos_ros(args)
     if args.bag is not None:
@@ -202,7 +213,7 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
         unnorm_key=args.unnorm_key,
         keep_failed=args.keep_failed,
         filter_idle=not args.no_idle_filter,
-        workers=max(1, args.workers),
+        workers=args.workers,
     )
 
     def progress(k: int, run: Any) -> None:

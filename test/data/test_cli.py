@@ -76,3 +76,22 @@ def test_recorder_flags_are_range_checked_like_the_node_parameters(flags, messag
     # [1, 100]) hold for the CLIs too: a clear ConfigError before any bag is read.
     with pytest.raises(ConfigError, match=re.escape(message)):
         config_from_params(_recorder_params(_recorder_args(*flags)))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--control-hz", "0"), "'control_hz' = 0.0: 0 is below the minimum 0.5"),  # was: 1/0
+        (("--max-steps", "0"), "--max-steps and --workers must be at least 1"),  # was: exit 1
+        (("--workers", "0"), "--max-steps and --workers must be at least 1"),  # was: ran as 1
+    ],
+)
+def test_sim_demos_refuses_rates_and_counts_out_of_range(
+    flags, message, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ds"
+    code = main(["sim-demos", "--task", "reach_cube", "--episodes", "1", "--out", str(out),
+                 *flags])  # fmt: skip
+    assert code == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")
+    assert not out.exists()  # refused before the simulator or the writer started
