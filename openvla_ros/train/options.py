@@ -145,6 +145,30 @@ def validate_options(opts: FinetuneOptions) -> None:
         raise TrainingError(f"--lr must be a positive number, got {opts.learning_rate}")
     if opts.keep_checkpoints < 1:
         raise TrainingError("--keep-checkpoints must be >= 1")
+    _validate_ranges(opts)
+
+
+def _validate_ranges(opts: FinetuneOptions) -> None:
+    """The adapter, optimiser and I/O numbers (a bad one failed deep inside peft or torch)."""
+    if not opts.full and opts.lora_rank < 1:
+        raise TrainingError(f"--lora-rank must be >= 1, got {opts.lora_rank}")
+    if opts.lora_alpha is not None and not (math.isfinite(opts.lora_alpha) and opts.lora_alpha > 0):
+        raise TrainingError(f"--lora-alpha must be a positive number, got {opts.lora_alpha}")
+    if not (0.0 <= opts.lora_dropout < 1.0):
+        raise TrainingError(f"--lora-dropout must be in [0, 1), got {opts.lora_dropout}")
+    non_negative = {
+        "--weight-decay": opts.weight_decay,
+        "--max-grad-norm": opts.max_grad_norm,
+        "--cache-gb": opts.cache_gb,
+        "--val-episodes": opts.val_episodes,
+    }
+    for name, value in non_negative.items():
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise TrainingError(f"{name} must be a finite number >= 0, got {value}")
+    if not (math.isfinite(opts.max_shard_gb) and opts.max_shard_gb > 0):
+        raise TrainingError(f"--max-shard-gb must be a positive number, got {opts.max_shard_gb}")
+    if opts.threads is not None and opts.threads < 1:
+        raise TrainingError(f"--threads must be >= 1, got {opts.threads}")
 
 
 def check_resume_options(opts: FinetuneOptions, saved: dict[str, Any]) -> None:

@@ -79,3 +79,33 @@ def test_out_dir_and_resume_mismatches(finetune, tiny_dataset: Path) -> None:
     # Same options and dataset with more steps: continues.
     result, lines = finetune("run", dataset=tiny_dataset, steps=2, val_episodes=0, resume=True)
     assert result.steps == 2 and any("resumed from" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("option", "flag"),
+    [
+        ({"lora_rank": 0}, "--lora-rank"),  # peft 0.21 accepts r=0 (alpha / r then divides by 0)
+        ({"lora_alpha": -1.0}, "--lora-alpha"),
+        ({"lora_dropout": 1.5}, "--lora-dropout"),  # peft accepts it; torch's Dropout refuses late
+        ({"weight_decay": -0.1}, "--weight-decay"),
+        ({"max_grad_norm": float("nan")}, "--max-grad-norm"),
+        ({"cache_gb": -1.0}, "--cache-gb"),
+        ({"val_episodes": -2}, "--val-episodes"),
+        ({"max_shard_gb": 0.0}, "--max-shard-gb"),
+        ({"threads": 0}, "--threads"),
+    ],
+)
+def test_out_of_range_numbers_are_refused_before_anything_is_read(option, flag) -> None:
+    from openvla_ros.train.options import FinetuneOptions, validate_options
+
+    # Paths that do not exist: the refusal must come before the base or dataset is opened.
+    opts = FinetuneOptions(Path("/nonexistent/base"), Path("/nonexistent/ds"), "k",
+                           Path("/nonexistent/out"), **option)  # fmt: skip
+    with pytest.raises(TrainingError, match=f"^{flag} must be"):
+        validate_options(opts)
+
+
+def test_full_fine_tune_ignores_the_lora_rank() -> None:
+    from openvla_ros.train.options import FinetuneOptions, validate_options
+
+    validate_options(FinetuneOptions(Path("b"), Path("d"), "k", Path("o"), full=True, lora_rank=0))
