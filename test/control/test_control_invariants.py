@@ -8,8 +8,9 @@ every run is the same (``derandomize=True``). A harness plays the node: it ticks
 at ``servo_rate_hz`` on steady time, publishes the arm's pose at 50 Hz (with noise,
 glitches, repeated and future stamps, outages), moves a :class:`SimArm` with what the core
 commands (a first-order follower in pose mode, an integrator of each twist until the next
-in twist mode) and from outside (hand guiding of position and wrist, restarts), jumps the
-ROS clock both ways,
+in twist mode) and from outside (hand guiding of position and wrist, restarts), fires the
+servo tick late now and then (timer jitter), jumps the ROS clock both ways (reported by
+rclpy's callback, or only seen by the core at its next call),
 and calls enable/disable/reset/e-stop/release. Invariants, after every step:
 
 (i) the arm stays inside the workspace box and the orientation bound (up to what an
@@ -65,7 +66,7 @@ PROFILES: dict[str, RobotProfile] = {
 EVENTS = (
     "act", "act", "act", "act", "burst", "chunk", "wait", "glitch", "repeat", "future",
     "outage", "teleport", "drift", "clock_back", "clock_fwd", "enable", "disable", "reset",
-    "estop", "release", "episode", "session", "lag", "wrist", "spin",
+    "estop", "release", "episode", "session", "lag", "wrist", "spin", "jitter",
 )  # fmt: skip
 POSE_PERIOD = 0.02
 EPS = 1e-9
@@ -130,6 +131,7 @@ class Harness:
         self.commands = 0
         self.wrist_axis: np.ndarray | None = None  # the last hand-turn's axis (unit)
         self.target_rad = 0.0  # the furthest any target was outside the orientation bound
+        self.jitter = 0.0  # ticks come up to this late (s)
         self._checked_q = b""
         self.pose_now()
         self.service("enable")
@@ -151,7 +153,9 @@ class Harness:
                 if self.poses_on:
                     self.pose_now()
             else:
-                self.next_tick += self.dt
+                # A loaded PC's timer fires late now and then ("jitter"): a zero twist late.
+                late = float(self.rng.uniform(0, self.jitter)) if self.jitter else 0.0
+                self.next_tick += self.dt + late
                 self.check_arm()
                 self.tick()
         self.t = end
@@ -370,12 +374,19 @@ class Harness:
             self.external_move(kind == "drift")
         elif kind == "wrist":
             self.turn_wrist()
-        elif kind == "clock_back":
-            self.ros_offset -= float(r.uniform(0.5, 30.0))
+        elif kind in ("clock_back", "clock_fwd"):
+            if kind == "clock_back":
+                delta = -float(r.uniform(0.5, 30.0))
+            else:
+                delta = float(r.uniform(p.clock_jump_threshold_s + 0.5, 30.0))
+            self.ros_offset += delta
             self.need_pose_after = self.t
-        elif kind == "clock_fwd":
-            self.ros_offset += float(r.uniform(p.clock_jump_threshold_s + 0.5, 30.0))
-            self.need_pose_after = self.t
+            if r.random() < 0.5:  # rclpy's jump callback (sim time): the node holds at once
+                self.core.on_clock_jump(self.t, self.ros, delta)
+                if self.sc.twist:
+                    self.arm.command_twist(self.t, Twist.zero())
+            else:  # an NTP step: the core sees it at its next call, before anything else
+                self.run_until(self.next_tick)
         elif kind in ("enable", "disable", "reset", "estop", "release"):
             self.service(kind)
         elif kind == "episode":
@@ -384,6 +395,8 @@ class Harness:
         elif kind == "session":  # a restarted policy: same ids, new process
             self.session += 1
             self.episode, self.step = 1, 0
+        elif kind == "jitter":
+            self.jitter = float(r.choice([0.002, 0.005, 0.01]))
         elif kind == "lag":
             self.arm.gain = float(r.choice([1.0, 8.0, 40.0]))
 
