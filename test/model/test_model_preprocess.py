@@ -19,8 +19,6 @@ from PIL import Image
 from openvla_ros.errors import CheckpointError, InputError
 from openvla_ros.model.make_checkpoint import synthetic_scene as scene
 from openvla_ros.model.preprocess import (
-    DINO_MEAN,
-    DINO_STD,
     PRESETS,
     ProcessorSpec,
     apply_preset,
@@ -87,9 +85,11 @@ def reference_pixels(image: npt.NDArray[np.uint8], vertical_first: bool) -> npt.
         if x.shape[axis] != 224:
             x = _resample_axis(x, 224, axis=axis)
     f = x.astype(np.float32).transpose(2, 0, 1) / np.float32(255.0)
-    dino = (f - np.array(DINO_MEAN, np.float32)[:, None, None]) / np.array(DINO_STD, np.float32)[
-        :, None, None
-    ]
+    # The published constants written out in this file, not the module's own DINO_MEAN/STD.
+    published = PUBLISHED_PREPROCESSOR_FIELDS["tvf_normalize_params"][0]
+    mean = np.array(published["mean"], np.float32)[:, None, None]  # type: ignore[index]
+    std = np.array(published["std"], np.float32)[:, None, None]  # type: ignore[index]
+    dino = (f - mean) / std
     siglip = (f - np.float32(0.5)) / np.float32(0.5)
     return np.concatenate([dino, siglip]).astype(np.float32)
 
