@@ -51,6 +51,7 @@ def serving(loader: Callable[[], Policy], config: ServerConfig) -> Iterator[str]
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
+        assert not thread.is_alive(), "hypercorn did not stop within 10 s"
         loop.close()
 
 
