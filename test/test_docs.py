@@ -89,3 +89,26 @@ def test_node_parameter_tables_match_the_specs() -> None:
     }
     stale = [where for where, s in tables.items() if render_markdown_table(s).strip() not in DOCS]
     assert not stale, f"regenerate with openvla_ros.paramspec.render_markdown_table: {stale}"
+
+
+def test_every_documented_cli_flag_exists() -> None:
+    # The other direction: a flag written after `openvla-ros <command>` in README/docs (code
+    # blocks, inline commands, line continuations joined) is one that command accepts.
+    import re
+
+    subs = _subcommands()
+    top = {o for a in build_parser()._actions for o in a.option_strings}
+    text = DOCS.replace("\\\n", " ")
+    checked, unknown = 0, []
+    pattern = r"openvla-ros\s+(?:--[a-z-]+\s+\S+\s+)*([a-z][a-z-]+)([^`|\n]*)"
+    for m in re.finditer(pattern, text):
+        if m.group(1) not in subs:
+            continue
+        accepted = {o for a in subs[m.group(1)]._actions for o in a.option_strings} | top
+        rest = re.split(r"openvla-ros|;|\)|&&|\|", m.group(2))[0]
+        for flag in re.findall(r"(?<![\w-])--[a-z0-9][a-z0-9-]*", rest):
+            checked += 1
+            if flag not in accepted:
+                unknown.append(f"openvla-ros {m.group(1)} {flag}")
+    assert checked > 50, "the scan found almost no documented commands: the pattern broke"
+    assert unknown == [], f"documented flags the commands do not accept: {unknown}"
