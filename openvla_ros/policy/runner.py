@@ -53,7 +53,8 @@ POLICY_NODE_PARAMS: tuple[ParamSpec, ...] = (
               "empty = none (then remote_url must be set)", read_only=True),
     ParamSpec("adapter", ParamType.STR, "", "LoRA adapter directory (openvla-ros finetune "
               "--save-adapter) stacked on checkpoint; its statistics replace the checkpoint's; "
-              "empty = none", read_only=True),
+              "empty = none; refused with remote_url (give the server --adapter)",
+              read_only=True),
     ParamSpec("remote_url", ParamType.STR, "", "URL of a remote inference server; when set, no "
               "local model is loaded", read_only=True),
     ParamSpec("remote_timeout_s", ParamType.FLOAT, 5.0, "Per-request timeout of the remote "
@@ -150,6 +151,14 @@ class PolicyNodeConfig:
             raise ConfigError(
                 "policy=model needs a checkpoint directory or a remote_url; set one (or use "
                 "policy:=scripted for a dry run without a model)"
+            )
+        if self.policy == "model" and self.remote_url and self.adapter:
+            # The remote server computes the actions: a local adapter would be silently unused
+            # and the robot would run the base model (with the base's statistics).
+            raise ConfigError(
+                f"adapter {self.adapter!r} is set together with remote_url {self.remote_url!r}: "
+                "the server computes the actions, so load the adapter there (openvla-ros serve "
+                "--checkpoint BASE --adapter DIR) and leave adapter empty on the robot"
             )
 
     @classmethod

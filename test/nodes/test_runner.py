@@ -282,3 +282,10 @@ def test_finish_publishes_under_the_lock_and_not_after_disable() -> None:
     disabler.join(timeout=5.0)
     assert calls == ["still enabled"] and not r.enabled
     assert r.episode[1] == job.step + 1
+
+
+def test_adapter_with_a_remote_server_is_refused() -> None:
+    # The server computes the actions: a local adapter would be silently unused (was accepted).
+    with pytest.raises(ConfigError, match=r"openvla-ros serve --checkpoint BASE --adapter DIR"):
+        _config(remote_url="http://gpu-box:8000", adapter="/models/my_lab/adapter")
+    assert _config(remote_url="http://gpu-box:8000").adapter == ""
