@@ -308,6 +308,7 @@ class DatasetWriter:
                 f"{info.get('features', {}).get(self.camera_key, {}).get('shape')}, new "
                 f"episodes have fps {self._info['fps']} and shape {list(self._image_shape)}"
             )
+        self._check_same_robot_and_key(info)
         self._info["unnorm_key"] = info.get("unnorm_key", self._info["unnorm_key"])
         self._info["robot_type"] = info.get("robot_type", self._info["robot_type"])
         self._episodes = _read_episode_rows(self.root)
@@ -318,6 +319,25 @@ class DatasetWriter:
         if info.get("total_episodes") != len(self._episodes):
             _log.warning("%s: info.json out of date (crash?): rewriting it", self.root)
             self._write_meta()
+
+    def _check_same_robot_and_key(self, info: dict[str, Any]) -> None:
+        """One dataset is one robot's action distribution under one statistics key."""
+        old_robot, new_robot = str(info.get("robot_type") or ""), self._info["robot_type"]
+        if old_robot and new_robot and old_robot != new_robot:
+            raise DatasetError(
+                f"cannot append {new_robot} episodes to {self.root}: it holds {old_robot} "
+                "episodes, and one dataset has one robot's action convention and statistics; "
+                "write to a new directory"
+            )
+        old_key, new_key = str(info.get("unnorm_key") or ""), self._info["unnorm_key"]
+        if old_key and new_key and old_key != new_key:
+            _log.warning(
+                "%s keeps its statistics key '%s': the requested unnorm key '%s' is not used "
+                "(one dataset has one key; write to a new directory for another)",
+                self.root,
+                old_key,
+                new_key,
+            )
 
     def _quarantine_orphans(self) -> None:
         referenced = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,28 @@ def test_append_refuses_a_different_image_shape(tmp_path: Path) -> None:
         DatasetWriter(
             tmp_path, fps=5, image_shape=(48, 64, 3), robot_type="sim_panda", unnorm_key="sim_reach"
         )
+
+
+def test_append_refuses_another_robot_and_keeps_its_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(5)
+    _writer(tmp_path).add_episode(_episode(rng, 2, "x"))
+    before = (tmp_path / "meta/info.json").read_bytes()
+    # Was: franka episodes appended to a sim dataset, info.json still saying sim_panda.
+    with pytest.raises(DatasetError, match=r"cannot append franka episodes .* holds sim_panda"):
+        DatasetWriter(
+            tmp_path, fps=5, image_shape=SHAPE, robot_type="franka", unnorm_key="sim_reach"
+        )
+    assert (tmp_path / "meta/info.json").read_bytes() == before
+    # Another key on append: the dataset keeps its own (one key per dataset), and says so.
+    with caplog.at_level(logging.WARNING, logger="openvla_ros.data.lerobot"):
+        writer = DatasetWriter(
+            tmp_path, fps=5, image_shape=SHAPE, robot_type="sim_panda", unnorm_key="other"
+        )
+        writer.add_episode(_episode(rng, 2, "x"))
+    assert "keeps its statistics key 'sim_reach'" in caplog.text
+    assert list(json.loads((tmp_path / "dataset_statistics.json").read_text())) == ["sim_reach"]
 
 
 def test_episode_with_wrong_shapes_is_refused_before_anything_is_written(tmp_path: Path) -> None:
