@@ -56,6 +56,18 @@ EXPERT_PARAMS: list[ParamSpec] = [
 ]  # fmt: skip
 
 
+def _sim_state(state: dict[str, Any]) -> SimState:
+    """The expert's view of ``sim_arm``'s task state JSON (KeyError/TypeError/ValueError when
+    a field is missing or malformed)."""
+    return SimState(
+        ee_position=tuple(float(v) for v in state["ee_position"]),  # type: ignore[arg-type]
+        gripper_opening=float(state["gripper_opening"]),
+        cubes={str(o["colour"]): tuple(float(v) for v in o["position"]) for o in state["objects"]},  # type: ignore[misc]
+        cube_yaws={str(o["colour"]): float(o["yaw"]) for o in state["objects"]},
+        cube_size_m=float(state["cube_size_m"]),
+    )
+
+
 class ExpertNode(Node):
     """Thin adapter over :class:`ScriptedExpert`."""
 
@@ -82,9 +94,18 @@ class ExpertNode(Node):
 
     def _on_task_state(self, msg: String) -> None:
         try:
-            self._state = json.loads(msg.data)
-        except ValueError:
-            self.get_logger().warning("task_state is not JSON", throttle_duration_sec=2.0)
+            state = json.loads(msg.data)
+            if not isinstance(state, dict):
+                raise ValueError(f"a JSON {type(state).__name__}, not an object")
+            Scene.from_dict(state)
+            _sim_state(state)
+        except (ValueError, KeyError, TypeError) as exc:  # bad input must not stop the node
+            self.get_logger().warning(
+                f"malformed task_state ignored ({type(exc).__name__}: {exc})",
+                throttle_duration_sec=2.0,
+            )
+            return
+        self._state = state
 
     def _on_instruction(self, msg: String) -> None:
         del msg  # the scene's own instruction is what the expert solves
@@ -112,14 +133,7 @@ class ExpertNode(Node):
             self._seed = state.get("seed")
             self._expert = ScriptedExpert(Scene.from_dict(state), pose)
             self._step = 0
-        sim_state = SimState(
-            ee_position=tuple(state["ee_position"]),  # type: ignore[arg-type]
-            gripper_opening=float(state["gripper_opening"]),
-            cubes={o["colour"]: tuple(o["position"]) for o in state["objects"]},
-            cube_yaws={o["colour"]: float(o["yaw"]) for o in state["objects"]},
-            cube_size_m=float(state["cube_size_m"]),
-        )
-        cmd = self._expert.step(sim_state, pose.orientation)
+        cmd = self._expert.step(_sim_state(state), pose.orientation)
         self._step += 1
         if not cmd.done:
             self._publish(cmd.target, cmd.gripper_opening)
