@@ -17,15 +17,33 @@ import numpy.typing as npt
 
 from openvla_ros.control.se3 import Pose
 from openvla_ros.errors import DatasetError, OpenVLARosError
-from openvla_ros.image_codec import compressed_to_rgb, image_to_rgb
+from openvla_ros.image_codec import SUPPORTED_ENCODINGS, compressed_to_rgb, image_to_rgb
 
-__all__ = ["decode_image", "decode_pose", "gripper_opening", "stamp_ns"]
+__all__ = ["check_image_encoding", "decode_image", "decode_pose", "gripper_opening", "stamp_ns"]
 
 
 def stamp_ns(msg: Any) -> int:
     """``header.stamp`` in integer nanoseconds."""
     stamp = msg.header.stamp
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def check_image_encoding(msg: Any) -> None:
+    """Refuse a raw ``sensor_msgs/Image`` whose encoding the decoder cannot read (a depth,
+    Bayer or YUV stream on the camera topic) when it arrives, not when the episode ends.
+
+    Frames are decoded only when an episode is written; this cheap check makes a wrong camera
+    stream show up at its first frame.
+
+    Raises:
+        DatasetError: naming the encoding and the supported ones.
+    """
+    encoding = getattr(msg, "encoding", None)
+    if encoding is not None and str(encoding).lower() not in SUPPORTED_ENCODINGS:
+        raise DatasetError(
+            f"camera frame unusable: encoding {encoding!r} is not one of "
+            f"{sorted(SUPPORTED_ENCODINGS)} (is --camera-topic the colour stream?)"
+        )
 
 
 def decode_image(msg: Any) -> npt.NDArray[np.uint8]:

@@ -34,7 +34,13 @@ from openvla_ros.data.labels import (
     state_vector,
 )
 from openvla_ros.data.lerobot import DatasetWriter, EpisodeRecord
-from openvla_ros.data.messages import decode_image, decode_pose, gripper_opening, stamp_ns
+from openvla_ros.data.messages import (
+    check_image_encoding,
+    decode_image,
+    decode_pose,
+    gripper_opening,
+    stamp_ns,
+)
 from openvla_ros.data.robots import TopicMap
 from openvla_ros.errors import DatasetError
 
@@ -146,6 +152,7 @@ class RecorderCore:
             if topic == t.instruction:
                 self._on_instruction(str(msg.data), recv_ns)
             elif topic == t.camera:
+                check_image_encoding(msg)
                 self._push(CAMERA, stamp_ns(msg), msg)
             elif topic == t.pose:
                 self._push(POSE, stamp_ns(msg), decode_pose(msg, self.config.profile.base_frame))

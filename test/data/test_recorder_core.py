@@ -9,6 +9,7 @@ from the synthetic motion (x grows 5 cm/s, so 1 cm per 0.2 s control step).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import SimpleNamespace as Ns
 
@@ -147,6 +148,22 @@ def test_pose_in_the_wrong_frame_is_rejected_with_the_reason(tmp_path: Path) -> 
     assert "'world' is not the robot base frame 'panda_link0'" in event.reason
     assert core.rejected[T.pose] == 100
     assert not (tmp_path / "ds" / "meta").exists()
+
+
+def test_depth_stream_on_the_camera_topic_is_rejected_as_it_arrives(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: every 16UC1 frame buffered, the episode refused only when it ended.
+    core = _core(tmp_path, [])
+    core.start_episode("reach the cube")
+    depth = image(10 * SEC)
+    depth.encoding = "16UC1"
+    with caplog.at_level(logging.WARNING, logger="openvla_ros.data.recorder"):
+        core.on_message(T.camera, depth, 10 * SEC)
+    assert core.rejected[T.camera] == 1
+    assert "encoding '16UC1' is not one of" in caplog.text
+    core.on_message(T.camera, image(10 * SEC + 1), 10 * SEC + 1)  # an rgb8 frame still counts
+    assert core.rejected[T.camera] == 1
 
 
 def test_episode_without_motion_is_not_written_and_earlier_ones_stay(tmp_path: Path) -> None:
