@@ -388,16 +388,10 @@ def resolve_checkpoint(name: str | None, out_dir: Path) -> Path:
     return path
 
 
-def default_unnorm_key(checkpoint: Path) -> str:
-    """The checkpoint's statistics key when it has exactly one, else "" (the params file's)."""
-    from openvla_ros.model.config import load_config
-
-    keys = sorted(load_config(checkpoint).norm_stats)
-    return keys[0] if len(keys) == 1 else ""
-
-
 def graph_args(config: EvalConfig, checkpoint: Path | None) -> dict[str, str]:
     """Launch arguments for ``describe_graph('sim', ...)`` from an :class:`EvalConfig`."""
+    from openvla_ros.sim.demo import checkpoint_unnorm_key
+
     args = {
         "mode": config.mode,
         "command_type": config.command_type,
@@ -411,7 +405,7 @@ def graph_args(config: EvalConfig, checkpoint: Path | None) -> dict[str, str]:
         args["remote_url"] = config.remote_url
     elif checkpoint is not None:
         args["checkpoint"] = str(checkpoint)
-    key = config.unnorm_key or (default_unnorm_key(checkpoint) if checkpoint else "")
+    key = config.unnorm_key or (checkpoint_unnorm_key(checkpoint) if checkpoint else "")
     if key:
         args["unnorm_key"] = key
     if config.params_file is not None:

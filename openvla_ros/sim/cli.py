@@ -22,9 +22,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, default=Path("out/demo"),
                    help="output directory (default: out/demo)")  # fmt: skip
     p.add_argument("--checkpoint", type=Path, default=None,
-                   help="OpenVLA checkpoint directory (default: generate a small one)")  # fmt: skip
+                   help="OpenVLA checkpoint directory, or 'random' for a small random one "
+                   "(default: the shipped embedded default, data/embedded_default)")  # fmt: skip
+    p.add_argument("--task", default="reach_colour",
+                   help="sim task scene on the table (default: reach_colour: red, green and "
+                   "blue cubes; '' for the plain seeded scene)")  # fmt: skip
+    p.add_argument("--scene-seed", type=int, default=1_000_000,
+                   help="seed of the scene (default: 1000000, not a training seed)")  # fmt: skip
     p.add_argument("--steps", type=int, default=20, help="policy steps to run (default: 20)")
-    p.add_argument("--instruction", default="pick up the red cube",
+    p.add_argument("--instruction", default="reach the red cube",
                    help="instruction published on /instruction")  # fmt: skip
     p.add_argument("--mode", choices=("non_blocking", "blocking"), default="non_blocking",
                    help="control mode (default: non_blocking)")  # fmt: skip
@@ -49,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
         DemoConfig(
             out_dir=args.out,
             checkpoint=args.checkpoint,
+            task=args.task,
+            scene_seed=args.scene_seed,
             steps=args.steps,
             instruction=args.instruction,
             mode=args.mode,

@@ -37,6 +37,8 @@ LOG = logging.getLogger("openvla_ros.demo")
 #: The shipped embedded default: a small OpenVLA trained on the sim's expert demos
 #: (data/embedded_default/TRAINING.md says how; scripts/train_embedded_default.sh remakes it).
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[2] / "data" / "embedded_default"
+#: ``--checkpoint random``: a small random checkpoint (what the demo ran before training).
+RANDOM_CHECKPOINT = "random"
 
 OUTCOME_NAMES = ("executed", "clipped", "held", "rejected", "estopped", "disabled", "stale", "old")
 CLIP_NAMES = {1: "step_xyz", 2: "step_rpy", 4: "workspace", 8: "tracking", 16: "gripper"}
@@ -52,7 +54,10 @@ class DemoConfig:
 
     Attributes:
         out_dir: where logs, the generated checkpoint and the outputs go.
-        checkpoint: an OpenVLA checkpoint directory; ``None`` generates a small one.
+        checkpoint: an OpenVLA checkpoint directory; ``None``: the shipped embedded default
+            (:data:`EMBEDDED_CHECKPOINT`); ``Path("random")``: generate a small random one.
+        task: the sim task scene on the table (``""``: the plain seeded cubes).
+        scene_seed: seed of that scene.
         steps: number of policy steps to watch.
         instruction: the instruction published on ``/instruction``.
         mode: ``non_blocking`` or ``blocking``.
@@ -66,7 +71,9 @@ class DemoConfig:
     out_dir: Path
     checkpoint: Path | None = None
     steps: int = 20
-    instruction: str = "pick up the red cube"
+    instruction: str = "reach the red cube"
+    task: str = "reach_colour"
+    scene_seed: int = 1_000_000
     mode: str = "non_blocking"
     command_type: str = "pose"
     precision: str = "fp32"
@@ -89,18 +96,35 @@ class StepRecord:
 
 
 def ensure_checkpoint(config: DemoConfig) -> Path:
-    """The checkpoint the demo uses: the given one, or a small generated one (cached)."""
-    if config.checkpoint is not None:
+    """The checkpoint the demo uses: the given one, the shipped embedded default (``None``), or
+    a small random one generated into ``out_dir/checkpoint`` (``Path("random")``, cached)."""
+    if config.checkpoint is not None and str(config.checkpoint) != RANDOM_CHECKPOINT:
         if not (config.checkpoint / "config.json").is_file():
             raise DemoError(f"{config.checkpoint} is not a checkpoint directory (no config.json)")
         return config.checkpoint
+    if config.checkpoint is None:
+        if not (EMBEDDED_CHECKPOINT / "config.json").is_file():
+            raise DemoError(
+                f"the embedded default {EMBEDDED_CHECKPOINT} is missing: restore it from git, "
+                "rebuild it with scripts/train_embedded_default.sh, or pass --checkpoint random"
+            )
+        return EMBEDDED_CHECKPOINT
     path = config.out_dir / "checkpoint"
     if not (path / "config.json").is_file():
         from openvla_ros.model.make_checkpoint import write_small_checkpoint
 
-        LOG.info("generating a small OpenVLA checkpoint in %s", path)
+        LOG.info("generating a small random OpenVLA checkpoint in %s", path)
         write_small_checkpoint(path, seed=0)
     return path
+
+
+def checkpoint_unnorm_key(checkpoint: Path) -> str:
+    """The checkpoint's statistics key when it has exactly one (a fine-tune such as the
+    embedded default), else "" (the params file's ``unnorm_key`` applies)."""
+    from openvla_ros.model.config import load_config
+
+    keys = sorted(load_config(checkpoint).norm_stats)
+    return keys[0] if len(keys) == 1 else ""
 
 
 def _start_nodes(config: DemoConfig, checkpoint: Path, log_dir: Path) -> list[subprocess.Popen]:
@@ -114,7 +138,12 @@ def _start_nodes(config: DemoConfig, checkpoint: Path, log_dir: Path) -> list[su
         "with_sim": "true",
         "enable": "false",  # enabled below through the services, as a user would
     }
-    return start_graph(args, log_dir)
+    if config.policy == "model":
+        key = checkpoint_unnorm_key(checkpoint)
+        if key:
+            args["unnorm_key"] = key
+    sim = {"task": config.task, "scene_seed": config.scene_seed} if config.task else {}
+    return start_graph(args, log_dir, {"sim_arm": sim})
 
 
 def start_graph(

@@ -75,3 +75,35 @@ def test_random_checkpoint_floor_never_succeeds_by_its_own_say(tmp_path: Path) -
         # The policy acted every step, yet success is the sim's verdict on where the arm is.
         assert e["steps"] == 6 and e["end_reason"] == "step_limit"
         assert not reached and not e["success"]
+
+
+def _over_target(episode: dict) -> bool:
+    scene = sample_scene(episode["task"], episode["seed"])
+    cube = scene.cube(scene.target_colour).position
+    ee = episode["final_ee"]
+    return (
+        math.hypot(ee[0] - cube[0], ee[1] - cube[1]) <= 0.03
+        and ee[2] - (cube[2] + scene.cube_size_m / 2) <= 0.05
+    )
+
+
+def test_shipped_checkpoint_through_the_graph(tmp_path: Path) -> None:
+    from openvla_ros.sim.demo import EMBEDDED_CHECKPOINT
+
+    out = tmp_path / "shipped"
+    cfg = EvalConfig(out_dir=out, task="reach_cube", episodes=2, seed=31337, max_steps=25,
+                     pictures=0)  # fmt: skip
+    run_eval(cfg, resolve_checkpoint(None, out))
+    assert json.loads((out / "results.json").read_text())["config"]["checkpoint"] == str(
+        EMBEDDED_CHECKPOINT
+    )
+    episodes = _episodes(out)
+    assert [e["seed"] for e in episodes] == [31337, 31338]
+    for e in episodes:
+        assert e["steps"] >= 1 and e["outcomes"]["rejected"] == 0
+        # Success is the sim's verdict on the arm: it ended the episode exactly when the TCP
+        # was over the cube (margin: the sim reports the pose at camera rate).
+        if e["success"]:
+            assert e["end_reason"] == "success" and _over_target(e)
+        else:
+            assert e["end_reason"] == "step_limit" and e["steps"] == 25 and not _over_target(e)

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The openvla_ros Authors
+#
+# Rebuild the embedded default (data/embedded_default) from nothing with the project's own
+# tools only: scripted-expert demos -> LeRobot v3 dataset -> a random small OpenVLA base ->
+# `openvla-ros finetune --full` -> `openvla-ros eval-sim` on held-out seeds. Nothing here is
+# special to the demo: every setting is a flag of those commands. The numbers it printed when
+# the shipped checkpoint was made are in data/embedded_default/TRAINING.md.
+#
+# Usage: scripts/train_embedded_default.sh [WORK_DIR]   (default: out/embedded_default_build)
+# Environment: STEPS1-3, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), EVAL_EPISODES override the
+# defaults (those that made the shipped checkpoint);
+# INSTALL=1 copies the result into data/embedded_default.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+venv="${OPENVLA_ROS_VENV:-$repo/.venv}"
+export PATH="$venv/bin:$PATH"
+work="${1:-out/embedded_default_build}"
+steps1="${STEPS1:-1000}"
+steps2="${STEPS2:-6000}"
+steps3="${STEPS3:-2500}"
+threads="${THREADS:-1}"
+demos_cube="${DEMOS_CUBE:-300}"
+demos_colour="${DEMOS_COLOUR:-342}"
+demos_colour_more="${DEMOS_COLOUR_MORE:-500}"
+eval_episodes="${EVAL_EPISODES:-60}"
+key=sim_reach
+mkdir -p "$work"
+start=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
+
+# 1. Expert demonstrations (scenes from seeds 0.. and 100000..; eval-sim's default seeds start
+#    at 1000000, so evaluation scenes are never trained on): reach_cube alone, then a copy
+#    with reach_colour appended (the curriculum's second stage sees both tasks).
+if [ ! -f "$work/demos_cube/meta/info.json" ]; then
+  stamp "demos: reach_cube x $demos_cube"
+  openvla-ros sim-demos --task reach_cube --episodes "$demos_cube" --seed 0 \
+    --out "$work/demos_cube" --unnorm-key "$key"
+fi
+if [ ! -f "$work/demos_all/meta/info.json" ]; then
+  stamp "demos: + reach_colour x $demos_colour"
+  cp -r "$work/demos_cube" "$work/demos_all.tmp"
+  openvla-ros sim-demos --task reach_colour --episodes "$demos_colour" --seed 100000 \
+    --out "$work/demos_all.tmp" --unnorm-key "$key"
+  mv "$work/demos_all.tmp" "$work/demos_all"
+fi
+if [ ! -f "$work/demos_big/meta/info.json" ]; then
+  stamp "demos: + reach_colour x $demos_colour_more (the next seeds)"
+  cp -r "$work/demos_all" "$work/demos_big.tmp"
+  openvla-ros sim-demos --task reach_colour --episodes "$demos_colour_more" \
+    --seed $((100000 + demos_colour)) --out "$work/demos_big.tmp" --unnorm-key "$key"
+  mv "$work/demos_big.tmp" "$work/demos_big"
+fi
+
+# 2. A random base with OpenVLA's architecture and published layout; sizes for this CPU:
+#    32 px patches (49 image tokens per tower), 64-wide towers, a 4 x 128 Llama.
+stamp "base checkpoint"
+openvla-ros make-checkpoint "$work/base" --seed 0 --shards 1 --dtype fp32 \
+  --patch-size 32 --vision-dim 64 --vision-depth 3 --vision-heads 2 \
+  --llm-hidden 128 --llm-layers 4 --llm-heads 4
+
+# 3. Full fine-tunes from scratch (towers included) with OpenVLA's loss (7 action tokens +
+#    EOS): stage 1 on reach_cube, stage 2 from stage 1 on reach_cube + reach_colour, stage 3
+#    from stage 2 on the larger set (stage 2 had started to overfit its 4.5 k frames).
+common=(--full --train-vision --batch 16 --lr 1e-3 --weight-decay 0.0 --max-grad-norm 1.0
+        --threads "$threads" --val-every 1000 --val-frames 128 --save-every 500
+        --log-every 50 --seed 0)
+resume() { [ -d "$1/training" ] && echo --resume || true; }
+stamp "finetune stage 1: $steps1 steps on reach_cube"
+OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/base" \
+  --dataset "$work/demos_cube" --unnorm-key "$key" --out "$work/stage1" --steps "$steps1" \
+  --val-episodes 15 --save-dtype fp32 "${common[@]}" $(resume "$work/stage1")
+stamp "finetune stage 2: $steps2 steps on reach_cube + reach_colour"
+OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage1" \
+  --dataset "$work/demos_all" --unnorm-key "$key" --overwrite-key --out "$work/stage2" \
+  --steps "$steps2" --val-episodes 25 --save-dtype bf16 "${common[@]}" \
+  $(resume "$work/stage2")
+stamp "finetune stage 3: $steps3 steps on the larger reach_cube + reach_colour set"
+OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage2" \
+  --dataset "$work/demos_big" --unnorm-key "$key" --overwrite-key --out "$work/model" \
+  --steps "$steps3" --val-episodes 25 --save-dtype bf16 "${common[@]}" \
+  $(resume "$work/model")
+
+# 4. Closed-loop evaluation through the ROS graph on held-out seeds.
+for task in reach_cube reach_colour; do
+  stamp "eval-sim $task x $eval_episodes"
+  openvla-ros eval-sim --checkpoint "$work/model" --task "$task" --episodes "$eval_episodes" \
+    --seed 1000000 --out "$work/eval_$task" --pictures 6
+done
+stamp "done"
+
+if [ "${INSTALL:-0}" = 1 ]; then
+  dest=data/embedded_default
+  mkdir -p "$dest"
+  for f in config.json generation_config.json preprocessor_config.json processor_config.json \
+      tokenizer.json tokenizer.model tokenizer_config.json special_tokens_map.json \
+      added_tokens.json dataset_statistics.json model.safetensors.index.json; do
+    cp "$work/model/$f" "$dest/"
+  done
+  cp "$work/model/"model-*.safetensors "$dest/"
+  echo "installed into $dest (update TRAINING.md with the numbers above)"
+fi
