@@ -84,7 +84,7 @@ def test_blocking_closed_loop(probe, start_policy, start_executor) -> None:
     actions = probe.sub(DeltaAction, "/openvla/delta_action", ACTION_QOS)
     states = probe.sub(ExecutorState, "/openvla/executor_state", STATE_QOS)
     probe.start_robot()  # follows each target at once: every action is "reached"
-    start_executor(control__mode="blocking")
+    executor = start_executor(control__mode="blocking")
     policy = start_policy(
         enable=False,
         mode="blocking",
@@ -92,9 +92,9 @@ def test_blocking_closed_loop(probe, start_policy, start_executor) -> None:
         control_hz=20.0,
         scripted__actions=[0.002, 0, 0, 0, 0, 0, 1.0],
     )
-    # Both directions of the handshake must be matched before the first step: a volatile
-    # message sent before discovery completes is lost, and the loop would wait for its
-    # timeout (the designed recovery, but not what this test is about).
+    # Both directions of the handshake must be matched before the measured episode: a
+    # volatile message sent before discovery completes is lost, and the loop would wait for
+    # its timeout (the designed recovery, but not what this test is about).
     node = probe.node
     assert wait_until(
         lambda: (
@@ -104,18 +104,38 @@ def test_blocking_closed_loop(probe, start_policy, start_executor) -> None:
         ),
         10.0,
     )
-    settle(0.5)
     assert probe.call(SetBool, "/openvla_policy/enable", SetBool.Request(data=True)).success
     probe.start_camera(hz=30)
-    probe.instruction("slide right")
-    assert wait_until(lambda: len(actions) >= 5, 10.0), policy.output()
-    steps = [a.step for a in actions]
+    # The probe's graph lists every endpoint, but not whether the policy's writer has
+    # matched the executor's reader: each process discovers the others on its own, seconds
+    # late under CPU load, and an action sent before that match never reaches the executor.
+    # So a warm-up episode first proves both directions: the executor reported one of the
+    # policy's actions done, and the policy counted a done report it received.
+    probe.instruction("warm up")
+    assert wait_until(
+        lambda: (
+            any(s.action_done and s.episode_id == 1 for s in states)
+            and "blocking_done=" in policy.output()
+        ),
+        30.0,
+    ), executor.output() + policy.output()
+    log_from = len(policy.output())
+    probe.instruction("slide right")  # episode 2, the measured one
+
+    def measured() -> list[DeltaAction]:
+        return [a for a in actions if a.episode_id == 2]
+
+    # Longer than blocking_timeout_s: a lost done report shows as the assertion below.
+    assert wait_until(lambda: len(measured()) >= 5, 20.0), policy.output()
+    episode = measured()
+    steps = [a.step for a in episode]
     assert steps == list(range(len(steps)))
     done = {(s.episode_id, s.step) for s in states if s.action_done}
     # Every action but possibly the newest was reported done before the next one was taken,
     # and the next observation was captured after that report was sent.
-    for prev, nxt in itertools.pairwise(actions):
-        assert (prev.episode_id, prev.step) in done
-        report = next(s for s in states if s.action_done and s.step == prev.step)
+    for prev, nxt in itertools.pairwise(episode):
+        key = (prev.episode_id, prev.step)
+        assert key in done
+        report = next(s for s in states if s.action_done and (s.episode_id, s.step) == key)
         assert stamp_to_ns(nxt.header.stamp) > stamp_to_ns(report.header.stamp)
-    assert "did not report the action done" not in policy.output()
+    assert "did not report the action done" not in policy.output()[log_from:]
