@@ -36,6 +36,7 @@ __all__ = [
     "gripper_label",
     "idle_mask",
     "state_vector",
+    "transition_labels",
 ]
 
 
@@ -86,6 +87,33 @@ def state_vector(pose: Pose, gripper: float) -> npt.NDArray[np.float32]:
     out[3:6] = pose.rpy()
     out[7] = gripper
     return out
+
+
+def transition_labels(
+    poses: Sequence[Pose],
+    openings: Sequence[float],
+    profile: RobotProfile,
+    *,
+    has_gripper: bool = True,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """``(T - 1, 7)`` actions and ``(T - 1, 8)`` states of ``T`` consecutive observations.
+
+    The one labelling rule of every source (live recorder, bags, the sim expert): base-frame
+    deltas of consecutive measured poses, the gripper commanded behind the measured openings
+    (open when ``has_gripper`` is false), both gripper values in ``profile``'s convention.
+    """
+    deltas = delta_labels(poses)
+    n = len(deltas)
+    grip = gripper_from_openings(openings) if has_gripper else np.ones(n)
+    grip_labels = [gripper_label(g, profile) for g in grip]
+    actions = np.concatenate([deltas, np.asarray(grip_labels)[:, None]], axis=1)
+    states = np.stack(
+        [
+            state_vector(p, gripper_label(o, profile))
+            for p, o in zip(poses[:n], openings[:n], strict=True)
+        ]
+    )
+    return actions.astype(np.float32), states
 
 
 @dataclass(frozen=True)

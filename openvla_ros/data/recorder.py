@@ -25,14 +25,7 @@ import numpy as np
 
 from openvla_ros.control.profile import RobotProfile
 from openvla_ros.data.alignment import AsOfAligner, GridPoint
-from openvla_ros.data.labels import (
-    IdleFilter,
-    delta_labels,
-    gripper_from_openings,
-    gripper_label,
-    idle_mask,
-    state_vector,
-)
+from openvla_ros.data.labels import IdleFilter, idle_mask, transition_labels
 from openvla_ros.data.lerobot import DatasetWriter, EpisodeRecord
 from openvla_ros.data.messages import (
     check_image_encoding,
@@ -332,10 +325,11 @@ class RecorderCore:
         openings = [float(p.values.get(GRIPPER, 1.0)) if p.dropped is None else 1.0 for p in pts]
         images, states, actions, stamps = [], [], [], []
         for k in pairs:
-            delta = delta_labels([poses[k], poses[k + 1]])[0]
-            g = gripper_from_openings(openings[k : k + 2])[0] if has_grip else 1.0
-            actions.append(np.concatenate([delta, [gripper_label(g, profile)]]))
-            states.append(state_vector(poses[k], gripper_label(openings[k], profile)))
+            action, state = transition_labels(
+                poses[k : k + 2], openings[k : k + 2], profile, has_gripper=has_grip
+            )
+            actions.append(action[0])
+            states.append(state[0])
             images.append(decode_image(pts[k].values[CAMERA]))
             stamps.append(pts[k].t_ns / 1e9)
         acts = np.asarray(actions, dtype=np.float32)

@@ -23,14 +23,7 @@ import numpy.typing as npt
 
 from openvla_ros.control.profile import RobotProfile
 from openvla_ros.control.se3 import Pose
-from openvla_ros.data.labels import (
-    IdleFilter,
-    delta_labels,
-    gripper_from_openings,
-    gripper_label,
-    idle_mask,
-    state_vector,
-)
+from openvla_ros.data.labels import IdleFilter, idle_mask, transition_labels
 from openvla_ros.data.lerobot import DatasetWriter, EpisodeRecord
 from openvla_ros.sim.expert import ExpertConfig, ScriptedExpert
 from openvla_ros.sim.panda_sim import PandaSim, SimConfig
@@ -106,18 +99,10 @@ def episode_record(
     run: EpisodeRun, profile: RobotProfile, idle: IdleFilter | None = None
 ) -> EpisodeRecord:
     """Label a run (last observation dropped); drop ``idle`` frames (counted in ``info``)."""
-    deltas = delta_labels(run.poses)
-    n = len(deltas)
     # Gripper from the measured fingers, as the live recorder labels it (commands are kept in
     # the run only to check the two agree).
-    grip = np.array([gripper_label(g, profile) for g in gripper_from_openings(run.openings)])
-    actions = np.concatenate([deltas, grip[:, None]], axis=1).astype(np.float32)
-    states = np.stack(
-        [
-            state_vector(p, gripper_label(o, profile))
-            for p, o in zip(run.poses[:n], run.openings[:n], strict=True)
-        ]
-    )
+    actions, states = transition_labels(run.poses, run.openings, profile)
+    n = len(actions)
     keep = ~idle_mask(actions, idle) if idle is not None else np.ones(n, dtype=bool)
     if not keep.any():
         keep[:] = True  # an all-idle episode stays whole; the recorder rejects such demos
