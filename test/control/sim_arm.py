@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from openvla_ros.control.executor_core import Twist
+from openvla_ros.control.executor_core import Decision, Twist
 from openvla_ros.control.se3 import Pose, quat_multiply, quat_to_rotvec, rotvec_to_quat
 
 
@@ -71,6 +71,17 @@ class SimArm:
         """A twist published at ``t`` (replaces the previous one)."""
         self.advance(t)
         self.twist = twist
+
+    def apply(self, t: float, d: Decision) -> None:
+        """What the executor node publishes for decision ``d`` at ``t``: its command (a twist
+        or a target pose), or the zero twist when the decision stops a running twist."""
+        if d.command is not None:
+            if d.command.twist is not None:
+                self.command_twist(t, d.command.twist)
+            else:
+                self.command_pose(t, d.command.target_pose)
+        elif d.stop_twist:
+            self.command_twist(t, Twist.zero())
 
     def teleport(self, t: float, pose: Pose, *, restart: bool = True) -> None:
         """Moved from outside. ``restart``: the controller restarted and forgot its command

@@ -39,13 +39,7 @@ class Node:
             self.arm.command_twist(self.t, Twist.zero())
 
     def publish(self, d: Decision) -> None:
-        if d.command is not None:
-            if d.command.twist is not None:
-                self.arm.command_twist(self.t, d.command.twist)
-            else:
-                self.arm.command_pose(self.t, d.command.target_pose)
-        elif d.stop_twist:
-            self.arm.command_twist(self.t, Twist.zero())
+        self.arm.apply(self.t, d)
 
     def act(self, action: list[float], episode: int = 1) -> Decision:
         self.pose()

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from openvla_ros.control import executor_core
-from openvla_ros.control.executor_core import Decision, ExecutorCore, Twist
+from openvla_ros.control.executor_core import Decision, ExecutorCore
 from openvla_ros.control.profile import RobotProfile
 from openvla_ros.control.safety import Outcome, orientation_violation
 from openvla_ros.control.se3 import Pose, quat_angle, relative_rotvec
@@ -45,13 +45,7 @@ class Rig:
         self.decisions: list[Decision] = []
 
     def publish(self, d: Decision) -> None:
-        if d.command is not None:
-            if d.command.twist is not None:
-                self.arm.command_twist(self.t, d.command.twist)
-            else:
-                self.arm.command_pose(self.t, d.command.target_pose)
-        elif getattr(d, "stop_twist", False):
-            self.arm.command_twist(self.t, Twist.zero())
+        self.arm.apply(self.t, d)
 
     def act(self, action: list[float], episode: int = 1, stamp: float | None = None) -> Decision:
         self.arm.advance(self.t)
