@@ -172,21 +172,9 @@ def run_cpu(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _config_7b() -> Any:
     from openvla_ros.model.config import config_from_dict
-    from openvla_ros.model.make_checkpoint import DINO_ID, SIGLIP_ID, default_norm_stats
+    from openvla_ros.model.make_checkpoint import published_config
 
-    return config_from_dict(
-        {
-            "model_type": "openvla",
-            "arch_specifier": "no-align+fused-gelu-mlp",
-            "timm_model_ids": [DINO_ID, SIGLIP_ID],
-            "use_fused_vision_backbone": True,
-            "image_sizes": [224, 224],
-            "n_action_bins": 256,
-            "pad_to_multiple_of": 64,
-            "norm_stats": default_norm_stats(),
-            "text_config": {"model_type": "llama", "pad_token_id": 32000, "vocab_size": 32064},
-        }
-    )
+    return config_from_dict(published_config())
 
 
 def _config_small() -> Any:

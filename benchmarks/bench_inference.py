@@ -53,34 +53,14 @@ def _random_policy(args: argparse.Namespace, tmp: Path) -> Any:
     from openvla_ros.model.checkpoint import random_network
     from openvla_ros.model.config import config_from_dict
     from openvla_ros.model.inference import OpenVLAPolicy
-    from openvla_ros.model.make_checkpoint import (
-        DINO_ID,
-        SIGLIP_ID,
-        default_norm_stats,
-        write_tokenizer,
-    )
+    from openvla_ros.model.make_checkpoint import published_config, write_tokenizer
     from openvla_ros.model.precision import resolve_placement
     from openvla_ros.model.preprocess import ProcessorSpec
     from openvla_ros.model.prompt import PromptTokenizer
 
-    text_config: dict[str, Any] = {
-        "model_type": "llama",
-        "pad_token_id": 32000,
-        "vocab_size": 32064,
-    }
+    raw = published_config()
     if args.llm_layers is not None:
-        text_config["num_hidden_layers"] = args.llm_layers
-    raw: dict[str, Any] = {
-        "model_type": "openvla",
-        "arch_specifier": "no-align+fused-gelu-mlp",
-        "timm_model_ids": [DINO_ID, SIGLIP_ID],
-        "use_fused_vision_backbone": True,
-        "image_sizes": [224, 224],
-        "n_action_bins": 256,
-        "pad_to_multiple_of": 64,
-        "norm_stats": default_norm_stats(),
-        "text_config": text_config,
-    }
+        raw["text_config"]["num_hidden_layers"] = args.llm_layers
     if args.vision_layers is not None:
         raw["vision_tower_overrides"] = [{"depth": args.vision_layers}] * 2
     config = config_from_dict(raw)

@@ -637,6 +637,46 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
+def published_config(norm_stats: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``config.json`` of the published ``openvla/openvla-7b`` checkpoint (full geometry:
+    every Llama size left at its transformers default, the real timm tower ids).
+
+    Args:
+        norm_stats: ``norm_stats`` entries (default: :func:`default_norm_stats`).
+    """
+    return {
+        "arch_specifier": "no-align+fused-gelu-mlp",
+        "architectures": ["OpenVLAForActionPrediction"],
+        "auto_map": {
+            "AutoConfig": "configuration_prismatic.OpenVLAConfig",
+            "AutoModelForVision2Seq": "modeling_prismatic.OpenVLAForActionPrediction",
+        },
+        "hf_llm_id": "meta-llama/Llama-2-7b-hf",
+        "image_resize_strategy": "resize-naive",
+        "image_sizes": [224, 224],
+        "llm_backbone_id": "llama2-7b-pure",
+        "llm_max_length": 2048,
+        "model_type": "openvla",
+        "n_action_bins": 256,
+        "norm_stats": dict(norm_stats) if norm_stats is not None else default_norm_stats(),
+        "output_projector_states": False,
+        "pad_to_multiple_of": PAD_MULTIPLE,
+        "pad_token_id": VOCAB,
+        "text_config": {
+            "model_type": "llama",
+            "pad_token_id": VOCAB,
+            "torch_dtype": "bfloat16",
+            "vocab_size": VOCAB + PAD_MULTIPLE,
+        },
+        "timm_model_ids": [DINO_ID, SIGLIP_ID],
+        "timm_override_act_layers": [None, None],
+        "torch_dtype": "bfloat16",
+        "transformers_version": "4.40.1",
+        "use_fused_vision_backbone": True,
+        "vision_backbone_id": "dinosiglip-vit-so-224px",
+    }
+
+
 def write_small_checkpoint(
     out_dir: str | Path,
     seed: int = 0,
@@ -710,45 +750,19 @@ def write_small_checkpoint(
         keys = ("embed_dim", "depth", "num_heads", "mlp_hidden", "patch_size")
         return {k: spec[k] for k in keys if k in spec}
 
-    config = {
-        "arch_specifier": "no-align+fused-gelu-mlp",
-        "architectures": ["OpenVLAForActionPrediction"],
-        "auto_map": {
-            "AutoConfig": "configuration_prismatic.OpenVLAConfig",
-            "AutoModelForVision2Seq": "modeling_prismatic.OpenVLAForActionPrediction",
-        },
-        "hf_llm_id": "meta-llama/Llama-2-7b-hf",
-        "image_resize_strategy": "resize-naive",
-        "image_sizes": [224, 224],
-        "llm_backbone_id": "llama2-7b-pure",
-        "llm_max_length": 2048,
-        "model_type": "openvla",
-        "n_action_bins": 256,
-        "norm_stats": dict(norm_stats) if norm_stats is not None else default_norm_stats(),
-        "output_projector_states": False,
-        "pad_to_multiple_of": PAD_MULTIPLE,
-        "pad_token_id": VOCAB,
-        "text_config": {
-            "model_type": "llama",
-            "pad_token_id": VOCAB,
-            "torch_dtype": "bfloat16",
-            "vocab_size": vocab,
-            # Small-checkpoint sizes; the published 7B config leaves these at Llama defaults.
+    config = published_config(norm_stats)
+    # Small-checkpoint sizes; the published 7B config leaves these at Llama defaults.
+    config["text_config"].update(
+        {
             "hidden_size": dims.llm_hidden,
             "intermediate_size": dims.llm_intermediate,
             "num_hidden_layers": dims.llm_layers,
             "num_attention_heads": dims.llm_heads,
             "num_key_value_heads": dims.llm_kv_heads,
-        },
-        "timm_model_ids": [DINO_ID, SIGLIP_ID],
-        "timm_override_act_layers": [None, None],
-        "torch_dtype": "bfloat16",
-        "transformers_version": "4.40.1",
-        "use_fused_vision_backbone": True,
-        "vision_backbone_id": "dinosiglip-vit-so-224px",
-        # Extension (not in the published config): tiny tower sizes for this small checkpoint.
-        "vision_tower_overrides": [override(dims.dino), override(dims.siglip)],
-    }
+        }
+    )
+    # Extension (not in the published config): tiny tower sizes for this small checkpoint.
+    config["vision_tower_overrides"] = [override(dims.dino), override(dims.siglip)]
     _write_json(out / "config.json", config)
     _write_json(
         out / "generation_config.json",
