@@ -198,6 +198,30 @@ class BagReplayer:
             [t for t in names if self.pubs[t].get_subscription_count() == 0],
         )
 
+    def wait_for_known_subscribers(self, spin: Any) -> None:
+        """Wait until every subscriber the ROS graph knows of, on every replayed topic, is
+        matched by our publisher (bounded by the discovery timeout), then settle once.
+
+        Blocking replay needs this for the topics besides the camera: an executor whose pose
+        subscription matched late drops the first pose and rejects the first action ("no
+        end-effector pose received yet"), which offline evaluation never does. Topics nobody
+        subscribes to are not waited for."""
+        deadline = time.monotonic() + self.options.discovery_timeout_s
+        while True:
+            unmatched = [
+                t
+                for t, pub in self.pubs.items()
+                if pub.get_subscription_count() < self.node.count_subscribers(t)
+            ]
+            if not unmatched:
+                break
+            if time.monotonic() >= deadline:
+                LOG.warning("subscribers not matched after %.1f s on: %s",
+                            self.options.discovery_timeout_s, unmatched)  # fmt: skip
+                break
+            spin(0.05)
+        spin(self.options.settle_s)  # the subscriber side matches us a moment later
+
     def run(self, spin: Any) -> ReplayStats:
         """Replay; ``spin(timeout_s)`` must process this node's callbacks."""
         opts = self.options
@@ -304,6 +328,8 @@ def run_replay(bag_path: str | Path, options: ReplayOptions) -> ReplayStats:
         replayer.wait_for_subscribers(
             spin, [replayer.camera_topic] if replayer.camera_topic else None
         )
+        if options.blocking:
+            replayer.wait_for_known_subscribers(spin)
         start = time.monotonic()
         stats = replayer.run(spin)
         stats.wall_s = time.monotonic() - start
