@@ -178,6 +178,13 @@ def _register_sim_demos(subparsers: Any) -> None:
                    "processes over DDS (default: direct)")  # fmt: skip
     p.add_argument("--bag", type=Path, default=None,
                    help="ros transport: also record a rosbag2 of the run here")  # fmt: skip
+    p.add_argument("--perturb-prob", type=float, default=0.0,
+                   help="direct: probability per approach/descent step of a random "
+                   "displacement that the expert then recovers from; those steps are not "
+                   "written (DART-style; default: 0 = clean demos)")  # fmt: skip
+    p.add_argument("--perturb-m", type=float, default=0.05,
+                   help="direct: largest displacement per axis in metres "
+                   "(default: 0.05)")  # fmt: skip
     p.set_defaults(func=_run_sim_demos)
 
 
@@ -192,7 +199,7 @@ def _check_control_hz(hz: float) -> None:
 def _run_sim_demos(args: argparse.Namespace) -> int:
     from openvla_ros.bag.evaluate import load_robot_profile
     from openvla_ros.errors import DatasetError
-    from openvla_ros.sim.expert_demos import GenerateConfig, generate_demos
+    from openvla_ros.sim.expert_demos import GenerateConfig, Perturbation, generate_demos
 
     if args.episodes < 1:
         raise DatasetError("--episodes must be at least 1")
@@ -203,6 +210,10 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
         return _run_sim_demos_ros(args)
     if args.bag is not None:
         raise DatasetError("--bag needs --transport ros")
+    try:
+        perturbation = Perturbation(prob=args.perturb_prob, max_m=args.perturb_m)
+    except ValueError as exc:
+        raise DatasetError(f"--perturb-prob/--perturb-m: {exc}") from None
     cfg = GenerateConfig(
         task=args.task,
         episodes=args.episodes,
@@ -214,6 +225,7 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
         keep_failed=args.keep_failed,
         filter_idle=not args.no_idle_filter,
         workers=args.workers,
+        perturbation=perturbation if perturbation.prob > 0.0 else None,
     )
 
     def progress(k: int, run: Any) -> None:
@@ -230,12 +242,13 @@ def _run_sim_demos_ros(args: argparse.Namespace) -> int:
     from openvla_ros.errors import DatasetError
     from openvla_ros.nodes.sim_demos_runner import RosDemoConfig, run_ros_demos
 
-    custom = args.image_size != 224 or args.keep_failed or args.no_idle_filter
+    custom = (args.image_size != 224 or args.keep_failed or args.no_idle_filter
+              or args.perturb_prob != 0.0)  # fmt: skip
     if args.robot != "sim" or custom or args.workers != 1:
         raise DatasetError(
             "--transport ros records with the recorder node's defaults: drop --robot, "
-            "--image-size, --keep-failed, --no-idle-filter and --workers (or use --transport "
-            "direct)"
+            "--image-size, --keep-failed, --no-idle-filter, --perturb-prob and --workers "
+            "(or use --transport direct)"
         )
     summary = run_ros_demos(
         RosDemoConfig(task=args.task, episodes=args.episodes, out=args.out, seed=args.seed,

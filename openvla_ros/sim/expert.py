@@ -84,6 +84,11 @@ class ScriptedExpert:
         self._gripper = 1.0
         self._success_steps = 0
 
+    def displace(self, target: Pose) -> None:
+        """The arm was commanded to ``target`` by someone else (a perturbation): continue the
+        current phase from there."""
+        self._target = target
+
     def _goal(self, state: SimState) -> tuple[np.ndarray, np.ndarray]:
         colour = self.scene.target_colour
         cube = np.asarray(state.cubes[colour], dtype=np.float64)

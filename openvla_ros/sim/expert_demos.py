@@ -12,6 +12,7 @@ rendering to measure its success rate per task.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from openvla_ros.sim.tasks import Scene, TaskConfig, is_success, reached_object,
 __all__ = [
     "EpisodeRun",
     "GenerateConfig",
+    "Perturbation",
     "episode_record",
     "generate_demos",
     "measure_success",
@@ -54,6 +56,31 @@ class EpisodeRun:
     success: bool
     reached: str | None
     steps: int
+    perturbed: list[bool] = field(default_factory=list)  #: per transition: not the expert's
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """DART-style perturbations of the expert's demonstrations.
+
+    With probability ``prob`` per step of the approach and descent, the arm is sent to the
+    measured TCP position plus a uniform offset of up to ``max_m`` per axis instead of the
+    expert's target; the expert continues from there. The perturbed transitions are dropped
+    from the dataset (their labels are not the expert's), so the kept frames show the expert
+    recovering from states its clean demonstrations never visit, which is where a policy that
+    has drifted finds itself. Deterministic for a scene seed."""
+
+    prob: float = 0.0
+    max_m: float = 0.05
+    min_z_m: float = 0.02  #: offsets never send the TCP below this height (the table is at 0)
+
+    def __post_init__(self) -> None:
+        sizes_ok = all(math.isfinite(v) and v >= 0.0 for v in (self.max_m, self.min_z_m))
+        if not 0.0 <= self.prob < 1.0 or not sizes_ok:
+            raise ValueError(
+                f"perturbation probability must be in [0, 1) and sizes finite and >= 0 (m), "
+                f"got prob {self.prob}, max_m {self.max_m}, min_z_m {self.min_z_m}"
+            )
 
 
 def run_expert_episode(
@@ -66,8 +93,11 @@ def run_expert_episode(
     image_size: tuple[int, int] = (224, 224),
     expert_config: ExpertConfig | None = None,
     task_config: TaskConfig | None = None,
+    perturbation: Perturbation | None = None,
 ) -> EpisodeRun:
-    """Put ``scene`` on the table and run the expert until it is done or ``max_steps``."""
+    """Put ``scene`` on the table and run the expert until it is done or ``max_steps``
+    (with ``perturbation``: some steps are random displacements, marked in ``perturbed``)."""
+    rng = np.random.default_rng([scene.seed, 0x5EED])
     sim.set_scene(scene)
     sim.step(0.2)  # let the cubes settle on the table
     pos, quat = sim.target_pose()
@@ -85,7 +115,22 @@ def run_expert_episode(
             break  # the last observation only closes the last label: no image needed
         if render:
             run.images.append(sim.render(*image_size))
-        sim.set_target_pose(cmd.target.position.tolist(), cmd.target.orientation.tolist())
+        target = cmd.target
+        kick = (
+            perturbation is not None
+            and perturbation.prob > 0.0
+            and cmd.phase in ("approach", "descend")
+            and rng.random() < perturbation.prob
+        )
+        if kick:
+            assert perturbation is not None
+            offset = rng.uniform(-perturbation.max_m, perturbation.max_m, 3)
+            position = np.asarray(ee_p, dtype=np.float64) + offset
+            position[2] = max(position[2], perturbation.min_z_m)
+            target = Pose(position, cmd.target.orientation)
+            expert.displace(target)
+        run.perturbed.append(bool(kick))
+        sim.set_target_pose(target.position.tolist(), target.orientation.tolist())
         sim.set_gripper(cmd.gripper_opening)
         sim.step(1.0 / control_hz)
         run.steps += 1
@@ -106,6 +151,11 @@ def episode_record(
     keep = ~idle_mask(actions, idle) if idle is not None else np.ones(n, dtype=bool)
     if not keep.any():
         keep[:] = True  # an all-idle episode stays whole; the recorder rejects such demos
+    idle_dropped = int(n - keep.sum())
+    perturbed = np.zeros(n, dtype=bool)
+    perturbed[: len(run.perturbed)] = run.perturbed[:n]
+    perturbed_dropped = int((keep & perturbed).sum())
+    keep &= ~perturbed
     idx = np.flatnonzero(keep)
     return EpisodeRecord(
         instruction=run.scene.instruction,
@@ -117,7 +167,8 @@ def episode_record(
         info={
             "source": "sim_expert_direct",
             "scene": run.scene.to_dict(),
-            "idle_frames_dropped": int(n - idx.size),
+            "idle_frames_dropped": idle_dropped,
+            "perturbed_frames_dropped": perturbed_dropped,
             "frames_before_filter": n,
             "reached": run.reached,
         },
@@ -139,6 +190,7 @@ class GenerateConfig:
     filter_idle: bool = True
     sim_config: SimConfig = field(default_factory=SimConfig)
     workers: int = 1  #: simulator processes (rendering is the bottleneck: one per core)
+    perturbation: Perturbation | None = None
 
 
 def generate_demos(
@@ -161,7 +213,7 @@ def generate_demos(
         unnorm_key=cfg.unnorm_key or f"sim_{cfg.task}",
     )
     t0 = time.perf_counter()
-    written = successes = frames = idle = 0
+    written = successes = frames = idle = perturbed = 0
     for k, run in enumerate(_runs(cfg)):
         successes += run.success
         if progress is not None:
@@ -170,10 +222,14 @@ def generate_demos(
             _log.warning("episode seed %d failed (%s): not written", run.scene.seed, run.reached)
             continue
         record = episode_record(run, profile, IdleFilter() if cfg.filter_idle else None)
+        if not record.images:
+            _log.warning("episode seed %d: every frame perturbed: not written", run.scene.seed)
+            continue
         writer.add_episode(record)
         written += 1
         frames += len(record.images)
         idle += int(record.info["idle_frames_dropped"])
+        perturbed += int(record.info["perturbed_frames_dropped"])
     elapsed = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
     return {
@@ -183,6 +239,7 @@ def generate_demos(
         "expert_success_rate": successes / max(cfg.episodes, 1),
         "frames": frames,
         "idle_frames_dropped": idle,
+        "perturbed_frames_dropped": perturbed,
         "seconds": elapsed,
         "frames_per_s": frames / elapsed if elapsed > 0 else 0.0,
         "dataset_mb": size / 1e6,
@@ -223,7 +280,7 @@ def _run_job(job: tuple[GenerateConfig, int], sim: PandaSim) -> EpisodeRun:
     cfg, seed = job
     scene = sample_scene(cfg.task, seed, cfg.sim_config.cube_size_m)
     return run_expert_episode(sim, scene, control_hz=cfg.control_hz, max_steps=cfg.max_steps,
-                              image_size=cfg.image_size)  # fmt: skip
+                              image_size=cfg.image_size, perturbation=cfg.perturbation)  # fmt: skip
 
 
 def measure_success(

@@ -37,11 +37,15 @@ def test_sim_demos_refuses_direct_only_flags_with_ros(
     code = main(["sim-demos", "--task", "reach_cube", "--episodes", "1", "--out",
                  str(tmp_path / "x"), "--transport", "ros", "--workers", "2"])  # fmt: skip
     assert code == 2
-    assert "drop --robot, --image-size, --keep-failed, --no-idle-filter and --workers" in (
-        capsys.readouterr().err.replace("\n", " ")
-    )
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "drop --robot, --image-size, --keep-failed, --no-idle-filter, --perturb-prob and " \
+        "--workers" in err  # fmt: skip
     assert main(["sim-demos", "--task", "reach_cube", "--episodes", "1", "--out",
                  str(tmp_path / "y"), "--bag", str(tmp_path / "b")]) == 2  # fmt: skip
+    z = str(tmp_path / "z")
+    assert main(["sim-demos", "--task", "reach_cube", "--episodes", "1", "--out", z,
+                 "--transport", "ros", "--perturb-prob", "0.2"]) == 2  # fmt: skip
+    assert not (tmp_path / "z").exists()
 
 
 def _recorder_args(*flags: str) -> argparse.Namespace:
@@ -84,6 +88,10 @@ def test_recorder_flags_are_range_checked_like_the_node_parameters(flags, messag
         (("--control-hz", "0"), "'control_hz' = 0.0: 0 is below the minimum 0.5"),  # was: 1/0
         (("--max-steps", "0"), "--max-steps and --workers must be at least 1"),  # was: exit 1
         (("--workers", "0"), "--max-steps and --workers must be at least 1"),  # was: ran as 1
+        (("--perturb-prob", "1.0"), "perturbation probability must be in [0, 1)"),
+        (("--perturb-prob", "nan"), "perturbation probability must be in [0, 1)"),
+        (("--perturb-prob", "0.2", "--perturb-m", "-0.01"), "sizes finite and >= 0"),
+        (("--perturb-prob", "0.2", "--perturb-m", "inf"), "sizes finite and >= 0"),
     ],
 )
 def test_sim_demos_refuses_rates_and_counts_out_of_range(
