@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openvla_ros.train.options import LR_SCHEDULES
+
 
 def _finetune(args: argparse.Namespace) -> int:
     from openvla_ros.train.loop import FinetuneOptions, FinetuneResult, run_finetune
@@ -33,6 +35,8 @@ def _finetune(args: argparse.Namespace) -> int:
         batch=args.batch,
         grad_accum=args.grad_accum,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        warmup_steps=args.warmup_steps,
         weight_decay=args.weight_decay,
         max_grad_norm=args.max_grad_norm,
         image_aug=args.image_aug,
@@ -126,6 +130,15 @@ def _optimisation_flags(opt: Any) -> None:
     opt.add_argument(
         "--lr", type=float, default=None, help="AdamW learning rate (default 5e-4 LoRA, 2e-5 full)"
     )
+    opt.add_argument(
+        "--lr-schedule", choices=LR_SCHEDULES, default="constant",
+        help="learning-rate curve over --steps: constant (OpenVLA's recipe), cosine or linear "
+        "decay to 0 (default constant)",
+    )  # fmt: skip
+    opt.add_argument(
+        "--warmup-steps", type=int, default=0,
+        help="linear warm-up from ~0 to --lr over this many steps (default 0)",
+    )  # fmt: skip
     opt.add_argument(
         "--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)"
     )

@@ -540,11 +540,14 @@ class _Run:
         norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
         if not math.isfinite(norm):
             self._nan_stop(f"the gradient norm is {norm}")
+        lr = opts.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.optimizer.step()
         row: dict[str, Any] = {
             "loss": total_loss / opts.grad_accum,
             "grad_norm": norm,
-            "lr": opts.learning_rate,
+            "lr": lr,
         }
         if count:
             row["action_accuracy"] = hits / (count * dim)

@@ -12,6 +12,8 @@ from typing import Any
 from openvla_ros.errors import TrainingError
 
 TRAINING_DIR = "training"
+#: ``--lr-schedule`` choices (see :meth:`FinetuneOptions.lr_at`).
+LR_SCHEDULES = ("constant", "cosine", "linear")
 ADAPTER_DIR = "adapter"
 #: Options that must be the same when a run is resumed (others, e.g. --steps, may change).
 RESUME_FIXED = (
@@ -23,6 +25,8 @@ RESUME_FIXED = (
     "batch",
     "grad_accum",
     "lr",
+    "lr_schedule",
+    "warmup_steps",
     "weight_decay",
     "max_grad_norm",
     "image_aug",
@@ -52,6 +56,8 @@ class FinetuneOptions:
     batch: int = 16
     grad_accum: int = 1
     lr: float | None = None
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
     weight_decay: float = 0.01
     max_grad_norm: float | None = None
     image_aug: bool = False
@@ -74,6 +80,22 @@ class FinetuneOptions:
     max_shard_gb: float = 5.0
     skip_memory_check: bool = False
     plan_only: bool = False
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimiser step ``step`` (0-based): a linear warm-up over
+        ``warmup_steps``, then constant (OpenVLA's recipe) or a decay to 0 at ``steps``
+        (``cosine`` or ``linear``). A pure function of the step, so a resumed run continues
+        on the same curve without scheduler state."""
+        base = self.learning_rate
+        if step < self.warmup_steps:
+            return base * (step + 1) / (self.warmup_steps + 1)
+        if self.lr_schedule == "constant":
+            return base
+        span = max(self.steps - self.warmup_steps, 1)
+        done = min(max(step - self.warmup_steps, 0) / span, 1.0)
+        if self.lr_schedule == "linear":
+            return base * (1.0 - done)
+        return base * 0.5 * (1.0 + math.cos(math.pi * done))
 
     @property
     def mode(self) -> str:
@@ -143,6 +165,14 @@ def validate_options(opts: FinetuneOptions) -> None:
         raise TrainingError("--unnorm-key must name the dataset (e.g. my_lab_pick_cube)")
     if not math.isfinite(opts.learning_rate) or opts.learning_rate <= 0:
         raise TrainingError(f"--lr must be a positive number, got {opts.learning_rate}")
+    if opts.lr_schedule not in LR_SCHEDULES:
+        raise TrainingError(
+            f"--lr-schedule must be one of {LR_SCHEDULES}, got {opts.lr_schedule!r}"
+        )
+    if opts.warmup_steps < 0 or opts.warmup_steps >= max(opts.steps, 1):
+        raise TrainingError(
+            f"--warmup-steps must be in [0, --steps), got {opts.warmup_steps} (steps {opts.steps})"
+        )
     if opts.keep_checkpoints < 1:
         raise TrainingError("--keep-checkpoints must be >= 1")
     _validate_ranges(opts)

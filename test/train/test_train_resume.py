@@ -19,8 +19,10 @@ from openvla_ros.train import state as state_module
 
 pytestmark = pytest.mark.timeout(120)
 
-#: LoRA with augmentation and gradient accumulation: every random draw of the loop matters.
-RUN = {"steps": 6, "save_every": 2, "image_aug": True, "grad_accum": 2, "batch": 3, "lr": 1e-3}
+#: LoRA with augmentation, gradient accumulation and a cosine schedule with warm-up: every
+#: random draw of the loop and the step-dependent learning rate matter.
+RUN = {"steps": 6, "save_every": 2, "image_aug": True, "grad_accum": 2, "batch": 3, "lr": 1e-3,
+       "lr_schedule": "cosine", "warmup_steps": 1}  # fmt: skip
 
 
 def _weights(out: Path) -> dict[str, torch.Tensor]:
