@@ -11,8 +11,10 @@ Three parts, each printing its figures next to its baseline:
   normalize) vs ``process_image`` at 640x480, and whether the outputs are bit-identical.
 * ``timm``: the hand-written vision towers vs timm's at full size (only where timm imports,
   e.g. the GPU machine; no pytest needed there).
-* ``load``: this tree's loader vs the loader of an earlier commit (``--baseline-rev``) on the
-  same checkpoint, weights-only and with the image self-check, each in a fresh subprocess.
+* ``load``: this tree's loader vs the loader of an earlier commit (``--baseline-rev``) and,
+  with ``--official-python``, the official OpenVLA loader (``AutoModelForVision2Seq`` +
+  ``AutoProcessor`` with the remote code, run in that second environment) on the same
+  checkpoint files, weights-only and with the image self-check, interleaved fresh subprocesses.
 
 Examples:
     # CPU, small generated checkpoint (all three parts)
@@ -22,6 +24,10 @@ Examples:
     python benchmarks/bench_inference.py --gpu
     # loading: 0.77 B-parameter real-size towers + small LLM vs the loader at 1c2c6f1
     python benchmarks/bench_inference.py --parts load --real-towers --baseline-rev 1c2c6f1
+    # loading: ours vs the official loader (second env, see docs/BENCHMARKS.md)
+    python benchmarks/bench_inference.py --parts load --real-towers --baseline-rev "" \
+        --official-python /tmp/offvenv/bin/python --official-src /tmp/official \
+        --official-pythonpath /tmp/tvstub --load-repeats 5
 
 Numbers are medians over ``--runs`` predictions after ``--warmup`` untimed ones (compiled
 paths are warmed up at load, as ``OpenVLAPolicy`` does).
@@ -274,14 +280,29 @@ def part_preprocess(args: argparse.Namespace) -> bool:
     return identical
 
 
+# Fingerprint of the loaded weights (float64 sums of a few tensors present in both loaders'
+# state dicts), so the table can show that both sides loaded the same values.
+_FINGERPRINT_KEYS = (
+    "projector.fc1.weight",
+    "language_model.lm_head.weight",
+    "vision_backbone.featurizer.patch_embed.proj.weight",
+    "vision_backbone.fused_featurizer.blocks.0.attn.qkv.weight",
+)
+
+# Both children: the clock starts after ``import torch`` + transformers' Llama modelling (the
+# framework both loaders sit on, reported as "framework import s" and left out of the totals)
+# and includes importing each loader's own code (ours: openvla_ros.model.inference; official:
+# timm, then its remote modules inside from_pretrained).
 _LOAD_CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import torch, transformers.models.llama.modeling_llama  # noqa: F401
 import_s = time.perf_counter() - t0
-from openvla_ros.model.inference import OpenVLAPolicy
-root, precision = sys.argv[1], sys.argv[2]
+root, precision, keys = sys.argv[1], sys.argv[2], json.loads(sys.argv[4])
 torch.set_num_threads(int(sys.argv[3]) or torch.get_num_threads())
+t0, c0 = time.perf_counter(), time.process_time()
+from openvla_ros.model.inference import OpenVLAPolicy
+module_s, module_cpu = time.perf_counter() - t0, time.process_time() - c0
 t0, c0 = time.perf_counter(), time.process_time()
 policy = OpenVLAPolicy.from_checkpoint(root, precision=precision, device="cpu", self_check=False)
 weights_s, weights_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -289,78 +310,192 @@ t0, c0 = time.perf_counter(), time.process_time()
 policy.self_check()
 check_s, check_cpu = time.perf_counter() - t0, time.process_time() - c0
 import openvla_ros
-print(json.dumps({"import_s": import_s, "weights_s": weights_s, "self_check_s": check_s,
+state = policy.network.state_dict()
+print(json.dumps({"import_s": import_s, "module_s": module_s, "module_cpu_s": module_cpu,
+                  "weights_s": weights_s, "self_check_s": check_s,
                   "weights_cpu_s": weights_cpu, "self_check_cpu_s": check_cpu,
                   "params": sum(p.numel() for p in policy.network.parameters()),
+                  "fingerprint": [state[k].double().sum().item() for k in keys],
                   "package": openvla_ros.__file__}))
 """
 
+# The official way (README / deploy.py), in fp32 on the CPU: AutoModelForVision2Seq with the
+# remote code + AutoProcessor; sdpa as ours. No self-check exists there (reported as 0).
+_OFFICIAL_LOAD_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import torch, transformers.models.llama.modeling_llama  # noqa: F401
+from transformers import AutoModelForVision2Seq, AutoProcessor
+import_s = time.perf_counter() - t0
+root, low_cpu, keys = sys.argv[1], sys.argv[2] == "1", json.loads(sys.argv[4])
+torch.set_num_threads(int(sys.argv[3]) or torch.get_num_threads())
+t0, c0 = time.perf_counter(), time.process_time()
+import timm
+module_s, module_cpu = time.perf_counter() - t0, time.process_time() - c0
+t0, c0 = time.perf_counter(), time.process_time()
+vla, info = AutoModelForVision2Seq.from_pretrained(
+    root, torch_dtype=torch.float32, attn_implementation="sdpa", trust_remote_code=True,
+    low_cpu_mem_usage=low_cpu, output_loading_info=True)
+processor = AutoProcessor.from_pretrained(root, trust_remote_code=True)
+weights_s, weights_cpu = time.perf_counter() - t0, time.process_time() - c0
+problems = {k: list(v) for k, v in info.items() if v}
+dtypes = {str(p.dtype) for p in vla.parameters()}
+if problems or dtypes != {"torch.float32"}:
+    raise SystemExit(f"official load: key problems {problems}, dtypes {dtypes}")
+import transformers
+state = vla.state_dict()
+print(json.dumps({"import_s": import_s, "module_s": module_s, "module_cpu_s": module_cpu,
+                  "weights_s": weights_s, "self_check_s": 0.0,
+                  "weights_cpu_s": weights_cpu, "self_check_cpu_s": 0.0,
+                  "params": sum(p.numel() for p in vla.parameters()),
+                  "fingerprint": [state[k].double().sum().item() for k in keys],
+                  "package": f"transformers {transformers.__version__}, timm {timm.__version__}, "
+                             f"torch {torch.__version__}, {type(processor).__name__}"}))
+"""
+
+
+def _load_checkpoint(args: argparse.Namespace, tmp: Path) -> Path:
+    """The checkpoint the load part times (given, real-size towers, or a small one)."""
+    if args.checkpoint:
+        return Path(args.checkpoint)
+    if args.real_towers:
+        from crosscheck_official import write_real_tower_checkpoint
+
+        return write_real_tower_checkpoint(tmp / "real-towers")
+    from openvla_ros.model.make_checkpoint import write_small_checkpoint
+
+    return write_small_checkpoint(tmp / "small")
+
+
+def _load_runners(args: argparse.Namespace, tmp: Path, ckpt: Path) -> dict[str, tuple[list, dict]]:
+    """name -> (argv, env) of each fresh-process loader to time: official, baseline, this tree."""
+    keys = json.dumps(_FINGERPRINT_KEYS)
+    threads = str(args.threads)
+    runners: dict[str, tuple[list, dict]] = {}
+    if args.official_python:
+        from crosscheck_official import official_copy
+
+        if not args.official_src:
+            raise SystemExit("--official-python needs --official-src (an openvla/openvla checkout)")
+        if args.load_precision != "fp32":
+            raise SystemExit("the official side loads fp32 (torch_dtype=torch.float32) only")
+        if "vision_tower_overrides" in json.loads((ckpt / "config.json").read_text()):
+            raise SystemExit(
+                "the official code builds the towers from timm_model_ids: use "
+                "--real-towers or a checkpoint without vision_tower_overrides"
+            )
+        off = official_copy(ckpt, Path(args.official_src), tmp / "official_checkpoint")
+        env = {**os.environ, "PYTHONPATH": args.official_pythonpath,
+               "HF_MODULES_CACHE": str(tmp / "hf_modules"), "HF_HUB_OFFLINE": "1",
+               "TRANSFORMERS_OFFLINE": "1"}  # fmt: skip
+        for mode in args.official_modes:
+            flag = "1" if mode == "low_cpu_mem" else "0"
+            name = f"official (low_cpu_mem_usage={flag == '1'})"
+            argv = [args.official_python, "-c", _OFFICIAL_LOAD_CHILD, str(off), flag, threads, keys]
+            runners[name] = (argv, env)
+    trees = {}
+    if args.baseline_rev:
+        base = tmp / "baseline"
+        base.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", args.baseline_rev, "openvla_ros"],
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+        trees[f"loader at {args.baseline_rev}"] = base
+    trees["this tree"] = REPO
+    for name, tree in trees.items():
+        argv = [sys.executable, "-c", _LOAD_CHILD, str(ckpt), args.load_precision, threads, keys]
+        runners[name] = (argv, {**os.environ, "PYTHONPATH": str(tree)})
+    return runners
+
+
+def _time_loaders(
+    runners: dict[str, tuple[list, dict]], repeats: int, cwd: Path
+) -> dict[str, list[dict[str, Any]]] | None:
+    """One untimed round (page cache, .pyc, remote-code cache), then ``repeats`` interleaved
+    rounds (A, B, A, B, ...), each loader in a fresh process; None when one fails."""
+    figures: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
+    for round_ in range(repeats + 1):
+        for name, (argv, env) in runners.items():
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
+            if proc.returncode != 0:
+                print(f"load {name}: FAILED\n{proc.stderr[-2000:]}", file=sys.stderr)
+                return None
+            if round_:
+                figures[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return figures
+
 
 def part_load(args: argparse.Namespace) -> bool:
-    """This tree's loader vs an earlier commit's, same checkpoint, alternating fresh processes."""
+    """Loaders side by side on one checkpoint, alternating fresh processes: the official code
+    (with --official-python), an earlier commit's loader (--baseline-rev) and this tree's."""
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        if args.checkpoint:
-            ckpt = Path(args.checkpoint)
-        elif args.real_towers:
-            from crosscheck_official import write_real_tower_checkpoint
+        ckpt = _load_checkpoint(args, tmp)
+        runners = _load_runners(args, tmp, ckpt)
+        figures = _time_loaders(runners, args.load_repeats, tmp)
+    if figures is None:
+        return False
+    return _print_load_table(args, ckpt, figures)
 
-            ckpt = write_real_tower_checkpoint(tmp / "real-towers")
-        else:
-            from openvla_ros.model.make_checkpoint import write_small_checkpoint
 
-            ckpt = write_small_checkpoint(tmp / "small")
-        trees = {"this tree": REPO}
-        if args.baseline_rev:
-            base = tmp / "baseline"
-            base.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(REPO), "archive", args.baseline_rev, "openvla_ros"],
-                capture_output=True,
-                check=True,
-            )
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-            trees = {f"loader at {args.baseline_rev}": base, **trees}
-        figures: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-        for _ in range(args.load_repeats):
-            for name, tree in trees.items():
-                env = {**os.environ, "PYTHONPATH": str(tree)}
-                proc = subprocess.run(
-                    [sys.executable, "-c", _LOAD_CHILD, str(ckpt), args.load_precision,
-                     str(args.threads)],
-                    capture_output=True, text=True, env=env, cwd=tmp,
-                )  # fmt: skip
-                if proc.returncode != 0:
-                    print(f"load {name}: FAILED\n{proc.stderr[-2000:]}", file=sys.stderr)
-                    return False
-                figures[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+def _print_load_table(
+    args: argparse.Namespace, ckpt: Path, figures: dict[str, list[dict[str, Any]]]
+) -> bool:
+    """The load table (medians, min of the totals), the ratio to the official loader, and
+    whether every loader produced the same weight fingerprint."""
     params = next(iter(figures.values()))[0]["params"]
     for name, runs in figures.items():
         print(f"  {name}: {runs[0]['package']}")
     print(
         f"# load: {ckpt.name} ({params / 1e6:.0f} M parameters, stored bf16) as "
         f"{args.load_precision} on CPU, median of {args.load_repeats} fresh processes each "
-        "(alternating)"
+        f"(interleaved, after one untimed round); load average {_loadavg()}"
     )
     print(
-        "| loader | weights s (CPU s) | self-check s (CPU s) | total s (CPU s) | "
-        "torch+transformers import s |"
+        "| loader | code import s | weights + processor s (CPU s) | self-check s (CPU s) | "
+        "total s (CPU s) | total min s | framework import s |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
 
-    def med(runs: list[dict[str, float]], *keys: str) -> float:
+    def med(runs: list[dict[str, Any]], *keys: str) -> float:
         return float(statistics.median(sum(r[k] for k in keys) for r in runs))
 
+    total = ("module_s", "weights_s", "self_check_s")
+    total_cpu = ("module_cpu_s", "weights_cpu_s", "self_check_cpu_s")
     for name, runs in figures.items():
         print(
-            f"| {name} | {med(runs, 'weights_s'):.2f} ({med(runs, 'weights_cpu_s'):.2f}) | "
-            f"{med(runs, 'self_check_s'):.2f} ({med(runs, 'self_check_cpu_s'):.2f}) | "
-            f"{med(runs, 'weights_s', 'self_check_s'):.2f} "
-            f"({med(runs, 'weights_cpu_s', 'self_check_cpu_s'):.2f}) | "
+            f"| {name} | {med(runs, 'module_s'):.2f} | {med(runs, 'weights_s'):.2f} "
+            f"({med(runs, 'weights_cpu_s'):.2f}) | {med(runs, 'self_check_s'):.2f} "
+            f"({med(runs, 'self_check_cpu_s'):.2f}) | {med(runs, *total):.2f} "
+            f"({med(runs, *total_cpu):.2f}) | {min(sum(r[k] for k in total) for r in runs):.2f} | "
             f"{med(runs, 'import_s'):.2f} |"
         )
     print("CPU s = process CPU time (all threads): steadier than wall time on a shared machine.")
-    return True
+    ours = figures["this tree"]
+    for name, runs in figures.items():
+        if not name.startswith("official"):
+            continue
+        for label, keys in (("with self-check", total), ("without self-check", total[:2])):
+            p50 = med(ours, *keys) / med(runs, *total)
+            low = min(sum(r[k] for k in keys) for r in ours)
+            ratio_min = low / min(sum(r[k] for k in total) for r in runs)
+            print(f"this tree / {name}, {label}: p50 {p50:.2f}x, min {ratio_min:.2f}x")
+    prints = {name: runs[0]["fingerprint"] for name, runs in figures.items()}
+    ref = prints["this tree"]
+    same = all(
+        abs(a - b) <= 1e-9 * max(1.0, abs(b))
+        for fp in prints.values()
+        for a, b in zip(fp, ref, strict=True)
+    )
+    print(f"same weights in every loader (float64 sums of {len(ref)} tensors): {same}")
+    return same
+
+
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def part_timm(args: argparse.Namespace) -> bool:
@@ -433,6 +568,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-rev", default="1c2c6f1", help="load part: baseline commit")
     parser.add_argument("--load-precision", default="fp32")
     parser.add_argument("--load-repeats", type=int, default=3)
+    parser.add_argument(
+        "--official-python",
+        default="",
+        help="load part: python of an environment that runs the official remote code "
+        "(transformers <= 4.48.3, timm 0.9.x); also time the official loader",
+    )
+    parser.add_argument("--official-src", default="", help="load part: openvla/openvla checkout")
+    parser.add_argument(
+        "--official-pythonpath", default="", help="load part: PYTHONPATH for the official env"
+    )
+    parser.add_argument(
+        "--official-modes",
+        nargs="+",
+        default=["low_cpu_mem"],
+        choices=["low_cpu_mem", "default"],
+        help="load part: official from_pretrained with low_cpu_mem_usage=True (README) and/or "
+        "False",
+    )
     parser.add_argument(
         "--gpu",
         action="store_true",
