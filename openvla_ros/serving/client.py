@@ -110,6 +110,14 @@ class RemotePolicy:
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            # requests re-reads the proxy and CA-bundle variables and ~/.netrc on every
+            # request (~0.25 ms of CPU each at the control rate): resolve the environment once
+            # per connection instead. ~/.netrc stays unread on purpose: its Basic credentials
+            # for the host would replace the bearer token (a 401 from a token that is right).
+            env = session.merge_environment_settings(self.url, {}, None, None, None)
+            session.trust_env = False
+            session.proxies.update(env["proxies"])
+            session.verify = env["verify"]
             self._local.session = session
         return session
 

@@ -91,14 +91,14 @@ def object_hook(dct: dict[str, Any]) -> Any:
     return dct
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | bytes | bytearray) -> Any:
     """Parse JSON with json_numpy arrays decoded strictly.
 
     Raises:
         PayloadError: not UTF-8 JSON, too deeply nested, or a bad json_numpy array.
     """
     try:
-        if isinstance(text, bytes):
+        if isinstance(text, bytes | bytearray):
             text = text.decode("utf-8")
         # The decoder class, not json.loads: json_numpy.patch() (which OpenVLA client code calls)
         # replaces json.loads with a version that would run its own hook on our arrays.
@@ -185,7 +185,7 @@ class ActRequest:
 
 
 def parse_act_request(
-    body: bytes,
+    body: bytes | bytearray,
     max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
     max_instruction_chars: int = MAX_INSTRUCTION_CHARS,
 ) -> ActRequest:
@@ -305,7 +305,7 @@ def _raw_shape(headers: Any, max_image_side: int) -> tuple[int, int]:
     return height, width
 
 
-def _check_compressed_size(body: bytes, max_image_side: int) -> None:
+def _check_compressed_size(body: bytes | bytearray, max_image_side: int) -> None:
     """Refuse a PNG/JPEG whose header declares a side over the limit, before decoding it (the
     codec would otherwise decode large JPEGs at a reduced scale: a different frame)."""
     from PIL import Image
@@ -323,9 +323,11 @@ def _check_compressed_size(body: bytes, max_image_side: int) -> None:
 
 
 def decode_binary_image(
-    fmt: str, body: bytes, headers: Any, max_image_side: int = DEFAULT_MAX_IMAGE_SIDE
+    fmt: str, body: bytes | bytearray, headers: Any, max_image_side: int = DEFAULT_MAX_IMAGE_SIDE
 ) -> npt.NDArray[np.uint8]:
-    """The frame of a binary ``/v1/act`` body (a copy the caller owns).
+    """The frame of a binary ``/v1/act`` body as a writable array: for a raw ``bytearray``
+    body (what the server reads) a view of that buffer, so the frame is not copied again; for
+    ``bytes`` a copy.
 
     Raises:
         PayloadError: missing/malformed shape header, or a body of the wrong size (HTTP 400).
@@ -339,7 +341,10 @@ def decode_binary_image(
                 f"raw body holds {len(body)} bytes but {IMAGE_SHAPE_HEADER} "
                 f"{height},{width},3 needs {height * width * 3}"
             )
-        return np.frombuffer(body, dtype=np.uint8).reshape(height, width, 3).copy()
+        image = np.frombuffer(body, dtype=np.uint8).reshape(height, width, 3)
+        # A view of bytes is read-only; copying a bytearray (writable) would cost a second
+        # memcpy of the frame for nothing.
+        return image if image.flags.writeable else image.copy()
     if fmt in ("png", "jpeg"):
         _check_compressed_size(body, max_image_side)
         return compressed_to_rgb(fmt, body)
@@ -348,7 +353,7 @@ def decode_binary_image(
 
 def parse_binary_act_request(
     fmt: str,
-    body: bytes,
+    body: bytes | bytearray,
     headers: Any,
     max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
     max_instruction_chars: int = MAX_INSTRUCTION_CHARS,

@@ -210,6 +210,56 @@ def test_client_reads_the_token_from_the_environment(fault_server, monkeypatch) 
     assert RemotePolicy(fault_server.url).predict(IMAGE, "go", UNNORM_KEY).action.shape == (7,)
 
 
+def test_netrc_credentials_do_not_replace_the_token(
+    server, reference_policy, tmp_path, monkeypatch
+) -> None:
+    # requests applies ~/.netrc Basic credentials for the host over the Authorization header
+    # when it reads the environment per request: a right token was then answered 401.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login robot password not-the-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    got = RemotePolicy(server.url, token=TEST_TOKEN).predict(IMAGE, "go", UNNORM_KEY)
+    assert np.array_equal(got.action, reference_policy.predict(IMAGE, "go", UNNORM_KEY).action)
+
+
+def test_proxy_variables_still_route_the_client(monkeypatch) -> None:
+    # The environment is read once per connection now, not per request; a proxy it names is
+    # still used (and NO_PROXY still bypasses it).
+    seen: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.path)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(502)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    target = f"http://127.0.0.1:{free_port()}"  # nobody listens: only the proxy can answer
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with pytest.raises(RemotePolicyError, match="502"):
+            RemotePolicy(target, retries=0).predict(IMAGE, "go", UNNORM_KEY)
+        assert seen == [target + "/v1/act"]  # the absolute URL a proxy is sent
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with pytest.raises(RemotePolicyError, match="cannot reach"):
+            RemotePolicy(target, retries=0).predict(IMAGE, "go", UNNORM_KEY)
+        assert len(seen) == 1
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=5)
+
+
 def test_server_killed_mid_request_gives_remote_policy_error(fault_server) -> None:
     # Last in this module: it kills the module's fault server.
     server = fault_server

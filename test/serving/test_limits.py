@@ -169,6 +169,12 @@ def test_server_configuration_from_the_limits() -> None:
     assert hc.keep_alive_timeout == 4.0 and hc.read_timeout == 4
     assert hc.h11_max_incomplete_size == server_mod.MAX_HEADER_BYTES
     assert "%(q)s" not in hc.access_log_format and "%(r)s" not in hc.access_log_format
+    from hypercorn.asyncio import tcp_server
+    from hypercorn.logging import Logger
+
+    # Larger socket reads (fewer loop passes per frame); the access logger is hypercorn's.
+    assert tcp_server.MAX_RECV >= server_mod.READ_CHUNK_BYTES
+    assert issubclass(hc.logger_class, Logger)
     assert server_mod.hypercorn_config(config, "::", 1, "info").bind == ["[::]:1"]
     assert server_mod.inflight_limit(config) == 5
     assert server_mod.inflight_limit(ServerConfig(max_queue=0, max_batch=1)) == 1

@@ -90,6 +90,25 @@ def test_decoded_arrays_are_writable_copies() -> None:
     assert arr.flags.owndata or arr.base is not None
 
 
+def test_raw_frames_decode_to_writable_arrays_from_bytes_and_bytearray() -> None:
+    # The server reads bodies into a bytearray and views it (no second copy of the frame);
+    # a bytes body (immutable, maybe shared) is copied. Either way the model gets a writable
+    # array holding the frame, row-major RGB.
+    frame = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    headers = {wire.IMAGE_SHAPE_HEADER: "2,3,3"}
+    raw = bytes(range(18))
+    for body in (raw, bytearray(raw)):
+        image = wire.decode_binary_image("raw", body, headers)
+        assert np.array_equal(image, frame) and image.flags.writeable
+        image[0, 0, 0] = 200
+    assert raw[0] == 0  # the bytes body was copied, not written through
+    mutable = bytearray(raw)
+    wire.decode_binary_image("raw", mutable, headers)[1, 2, 2] = 99
+    assert mutable[17] == 99  # the bytearray body is the image: no copy made
+    req = wire.parse_act_request(bytearray(wire.encode_act_request(frame, "go").encode()))
+    assert np.array_equal(req.image, frame)  # /act and JSON /v1/act take a bytearray body too
+
+
 def test_decoder_ignores_a_json_numpy_patched_json_module(monkeypatch: pytest.MonkeyPatch) -> None:
     # OpenVLA client code calls json_numpy.patch(); our decoder must not run its hook twice.
     for name in ("dumps", "loads", "dump", "load"):
