@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,11 +136,25 @@ class _Driver:
                 raise DatasetError(f"timed out after {timeout_s:g} s waiting for {what}")
             rclpy.spin_once(self.node, timeout_sec=0.02)
 
-    def call(self, client: Any, request: Any, timeout_s: float = 20.0) -> Any:
+    def call(
+        self,
+        client: Any,
+        request: Any,
+        timeout_s: float = 20.0,
+        effect: Callable[[], bool] | None = None,
+    ) -> Any:
+        """Call a service; the answer, or None when ``effect()`` shows the call took effect
+        without an answer arriving. A response can be lost when the server has not yet matched
+        the client's response reader (``service_is_ready`` only sees the request side; seen
+        once under load): the call's visible effect is then the evidence."""
         self.spin_until(lambda: client.service_is_ready(), timeout_s, client.srv_name)
         future = client.call_async(request)
-        self.spin_until(future.done, timeout_s, f"{client.srv_name} answer")
-        return future.result()
+        seen = effect or (lambda: False)
+        self.spin_until(lambda: future.done() or seen(), timeout_s, f"{client.srv_name} answer")
+        if future.done():
+            return future.result()
+        _log.warning("%s: no answer, but its effect was seen: continuing", client.srv_name)
+        return None
 
 
 def run_ros_demos(cfg: RosDemoConfig) -> dict[str, Any]:
@@ -198,10 +213,15 @@ def _one_episode(driver: _Driver, cfg: RosDemoConfig, k: int) -> str:
         driver.spin_until(lambda: bool(driver.task_state), 60.0, "sim_arm's task state")
         scene = driver.task_state
     else:
-        answer = driver.call(driver.reset, Trigger.Request())
-        if not answer.success:
+        before = driver.task_state.get("seed")
+        answer = driver.call(driver.reset, Trigger.Request(),
+                             effect=lambda: driver.task_state.get("seed") != before)  # fmt: skip
+        if answer is None:
+            scene = driver.task_state
+        elif not answer.success:
             raise DatasetError(f"/sim_arm/reset_scene refused: {answer.message}")
-        scene = json.loads(answer.message)
+        else:
+            scene = json.loads(answer.message)
     seed = scene["seed"]
     driver.spin_until(lambda: driver.task_state.get("seed") == seed, 20.0, "the new scene")
     driver.spin_until(lambda: driver.status.get("seed") == seed, 20.0, "the expert to see it")
@@ -218,8 +238,9 @@ def _one_episode(driver: _Driver, cfg: RosDemoConfig, k: int) -> str:
 
     driver.spin_until(done, cfg.timeout_s, f"the expert on seed {seed}")
     success = bool(driver.task_state.get("succeeded")) and driver.task_state.get("seed") == seed
-    answer = driver.call(driver.stop, SetBool.Request(data=success))
-    if answer.message == "no episode running":
+    answer = driver.call(driver.stop, SetBool.Request(data=success),
+                         effect=lambda: len(driver.events) > n_events)  # fmt: skip
+    if answer is not None and answer.message == "no episode running":
         raise DatasetError(f"the recorder never started the episode of seed {seed}: see its log")
     driver.spin_until(lambda: len(driver.events) > n_events, 20.0, "the recorder's episode event")
     event = driver.events[-1]
