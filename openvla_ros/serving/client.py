@@ -132,7 +132,7 @@ class RemotePolicy:
         self,
         method: str,
         path: str,
-        body: bytes | None = None,
+        body: bytes | memoryview | None = None,
         headers: dict[str, str] | None = None,
     ) -> requests.Response:
         """One request with bounded retries on connection errors and 503."""
@@ -145,7 +145,9 @@ class RemotePolicy:
                 response = self._session().request(
                     method,
                     url,
-                    data=body,
+                    # A memoryview (the raw frame, uncopied) is a sized stream to requests:
+                    # sent with its Content-Length in one sendall by urllib3.
+                    data=body,  # type: ignore[arg-type]
                     headers=headers,
                     timeout=(self.connect_timeout_s, self.timeout_s),
                 )
