@@ -85,9 +85,12 @@ class OpenVLANetwork(nn.Module):
         the placement's vision dtype; a quantised projector's bias may be in another one."""
         return self.vision_backbone.featurizer.patch_embed.proj.weight.dtype
 
-    def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Pixels [B, C, 224, 224] -> concatenated tower patch features [B, 256, D]."""
-        return self.vision_backbone(pixel_values.to(self.vision_dtype))
+    def vision_features(
+        self, pixel_values: torch.Tensor, keep: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pixels [B, C, 224, 224] -> concatenated tower patch features [B, 256, D]
+        (``keep``: only those patches, see :class:`VisionTransformer`)."""
+        return self.vision_backbone(pixel_values.to(self.vision_dtype), keep)
 
     def project(self, patches: torch.Tensor) -> torch.Tensor:
         """Tower features [B, 256, D] -> image tokens [B, 256, H] in the LLM dtype."""

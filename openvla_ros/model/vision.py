@@ -142,14 +142,24 @@ class VisionTransformer(nn.Module):
             tokens.append(self.reg_token.expand(batch, -1, -1))
         return tokens
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """[B, 3, 224, 224] -> [B, 256, D] patch features of block ``depth - 2``."""
+    def forward(self, pixel_values: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, 3, 224, 224] -> [B, 256, D] patch features of block ``depth - 2``.
+
+        ``keep`` (patch indices into the 256) runs the blocks on those patches only, each with
+        its own position embedding (plus the prefix tokens): [B, len(keep), D]. Every block's
+        weights still take part, at a fraction of the cost; the self-check uses it. Not
+        OpenVLA's features (the patches attend only to each other).
+        """
         x = self.patch_embed(pixel_values)
         prefix = self._prefix(x.shape[0])
         if self.spec.no_embed_class:
-            x = torch.cat([*prefix, x + self.pos_embed], dim=1)
+            x = x + self.pos_embed
+            x = torch.cat([*prefix, x if keep is None else x[:, keep]], dim=1)
         else:
             x = torch.cat([*prefix, x], dim=1) + self.pos_embed
+            if keep is not None:
+                n = self.spec.num_prefix_tokens
+                x = torch.cat([x[:, :n], x[:, n + keep]], dim=1)
         # timm runs every block and keeps the requested one; the last block's output is unused,
         # so stopping after block depth-2 gives identical features for one block less work.
         for block in self.blocks[: self.spec.feature_block + 1]:
@@ -169,10 +179,10 @@ class VisionBackbone(nn.Module):
         self.featurizer = VisionTransformer(specs[0])
         self.fused_featurizer = VisionTransformer(specs[1]) if len(specs) > 1 else None
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """[B, 3 or 6, 224, 224] -> [B, 256, sum of tower widths]."""
+    def forward(self, pixel_values: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, 3 or 6, 224, 224] -> [B, 256, sum of tower widths] (``keep``: see the tower)."""
         if self.fused_featurizer is None:
-            return self.featurizer(pixel_values[:, :3])
-        first = self.featurizer(pixel_values[:, :3])
-        second = self.fused_featurizer(pixel_values[:, 3:])
+            return self.featurizer(pixel_values[:, :3], keep)
+        first = self.featurizer(pixel_values[:, :3], keep)
+        second = self.fused_featurizer(pixel_values[:, 3:], keep)
         return torch.cat([first, second], dim=2)
