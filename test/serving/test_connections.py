@@ -20,9 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import json_numpy
+import numpy as np
 import pytest
 import requests
 
+from openvla_ros.serving.client import RemotePolicy
 from test.serving.conftest import TEST_TOKEN, UNNORM_KEY, ServerProcess, _start, camera_frame
 
 IMAGE = camera_frame(3, 64, 64)
@@ -167,6 +169,16 @@ def test_lone_surrogate_instruction_is_422(cli_server) -> None:
         response = requests.post(cli_server.url + path, data=body, timeout=30)
         assert response.status_code == 422, response.text
         assert "not valid Unicode" in response.json()["detail"]
+
+
+def test_client_reopens_a_keep_alive_connection_the_server_closed(guarded_server) -> None:
+    # The server closes a connection idle for --idle-timeout-s; the client's next request must
+    # notice before sending, not fail (retries=0: one attempt only).
+    remote = RemotePolicy(guarded_server.url, token=TEST_TOKEN, retries=0)
+    first = remote.predict(IMAGE, "go", UNNORM_KEY)
+    time.sleep(IDLE_TIMEOUT_S + 1.0)
+    second = remote.predict(IMAGE, "go", UNNORM_KEY)
+    assert np.array_equal(first.action, second.action)
 
 
 def test_token_in_the_query_string_never_reaches_the_log(guarded_server) -> None:
