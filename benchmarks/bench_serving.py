@@ -127,8 +127,8 @@ def _transport_only(args: argparse.Namespace, image: np.ndarray) -> None:
                 time.sleep(0.1)
         print("transport only (zero-time scripted policy behind the real server):")
         for transport in args.transports:
-            one, _ = _one_client(url, transport, image, args)
-            print(f"  transport {transport:5s} 1 client: {_percentiles(one)}", flush=True)
+            one, _, split = _one_client(url, transport, image, args)
+            print(f"  transport {transport:5s} 1 client: {_percentiles(one)}\n{split}", flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -136,21 +136,30 @@ def _transport_only(args: argparse.Namespace, image: np.ndarray) -> None:
 
 def _one_client(
     url: str, transport: str, image: np.ndarray, args: argparse.Namespace
-) -> tuple[list[float], list[float]]:
-    """Sequential request latencies (ms) of one client using ``transport``, and per request
-    the latency minus the server-side model time."""
+) -> tuple[list[float], list[float], str]:
+    """Sequential request latencies (ms) of one client using ``transport``, per request the
+    latency minus the server-side model time, and a line saying where that added time goes."""
     remote = RemotePolicy(url, timeout_s=60, transport=transport)
     for _ in range(3):  # auto: the first answer carries the server's binary offer
         remote.predict(image, "warm up", args.unnorm_key)
-    one, added = [], []
+    one, added, parse, handoff = [], [], [], []
     for i in range(args.requests):
         t0 = time.perf_counter()
         result = remote.predict(image, f"pick up object 0 {i % 4}", args.unnorm_key)
         one.append(1e3 * (time.perf_counter() - t0))
+        timings = result.timings_ms
         # What the remote path adds to the very predict() the server ran: immune to the model's
         # own run-to-run noise on a shared machine.
-        added.append(one[-1] - result.timings_ms["model_total"])
-    return one, added
+        added.append(one[-1] - timings["model_total"])
+        parse.append(timings["parse"])  # handler start -> frame parsed (body read included)
+        handoff.append(timings["queue_and_infer"] - timings["model_total"])
+    rest = np.array(added) - np.array(parse) - np.array(handoff)
+    split = (
+        f"      added p50 split: server body read + parse {np.median(parse):.2f} ms, queue "
+        f"hand-off to the model thread and back {np.median(handoff):.2f} ms, client + HTTP "
+        f"framing + response {np.median(rest):.2f} ms"
+    )
+    return one, added, split
 
 
 def main() -> int:
@@ -204,7 +213,7 @@ def main() -> int:
             try:
                 print(f"server --max-batch {max_batch}:")
                 for transport in args.transports:
-                    one, added = _one_client(url, transport, image, args)
+                    one, added, split = _one_client(url, transport, image, args)
                     overhead = float(np.median(one) - np.median(local))
                     print(
                         f"  transport {transport:5s} 1 client: {_percentiles(one)}\n"
@@ -213,6 +222,7 @@ def main() -> int:
                         f"{np.median(added):.2f} ms, p90 {np.percentile(added, 90):.2f} ms",
                         flush=True,
                     )
+                    print(split, flush=True)
                 for clients in args.clients:
                     _drive(url, clients, args.requests, image, args.unnorm_key)
             finally:
