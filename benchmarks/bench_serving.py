@@ -127,15 +127,24 @@ def _transport_only(args: argparse.Namespace, image: np.ndarray) -> None:
                 time.sleep(0.1)
         print("transport only (zero-time scripted policy behind the real server):")
         for transport in args.transports:
-            one, _, split = _one_client(url, transport, image, args)
+            one, _, split = _one_client(url, transport, image, args, proc.pid)
             print(f"  transport {transport:5s} 1 client: {_percentiles(one)}\n{split}", flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _one_client(
-    url: str, transport: str, image: np.ndarray, args: argparse.Namespace
+    url: str, transport: str, image: np.ndarray, args: argparse.Namespace, server_pid: int
 ) -> tuple[list[float], list[float], str]:
     """Sequential request latencies (ms) of one client using ``transport``, per request the
     latency minus the server-side model time, and a line saying where that added time goes."""
@@ -143,6 +152,7 @@ def _one_client(
     for _ in range(3):  # auto: the first answer carries the server's binary offer
         remote.predict(image, "warm up", args.unnorm_key)
     one, added, parse, handoff = [], [], [], []
+    server_cpu0, client_cpu0 = _process_cpu_s(server_pid), time.thread_time()
     for i in range(args.requests):
         t0 = time.perf_counter()
         result = remote.predict(image, f"pick up object 0 {i % 4}", args.unnorm_key)
@@ -153,11 +163,15 @@ def _one_client(
         added.append(one[-1] - timings["model_total"])
         parse.append(timings["parse"])  # handler start -> frame parsed (body read included)
         handoff.append(timings["queue_and_infer"] - timings["model_total"])
+    server_cpu = 1e3 * (_process_cpu_s(server_pid) - server_cpu0) / args.requests
+    client_cpu = 1e3 * (time.thread_time() - client_cpu0) / args.requests
     rest = np.array(added) - np.array(parse) - np.array(handoff)
     split = (
         f"      added p50 split: server body read + parse {np.median(parse):.2f} ms, queue "
         f"hand-off to the model thread and back {np.median(handoff):.2f} ms, client + HTTP "
-        f"framing + response {np.median(rest):.2f} ms"
+        f"framing + response {np.median(rest):.2f} ms\n"
+        f"      CPU per request: client thread {client_cpu:.2f} ms, server process "
+        f"{server_cpu:.2f} ms (model included; 10 ms clock ticks averaged)"
     )
     return one, added, split
 
@@ -213,7 +227,7 @@ def main() -> int:
             try:
                 print(f"server --max-batch {max_batch}:")
                 for transport in args.transports:
-                    one, added, split = _one_client(url, transport, image, args)
+                    one, added, split = _one_client(url, transport, image, args, proc.pid)
                     overhead = float(np.median(one) - np.median(local))
                     print(
                         f"  transport {transport:5s} 1 client: {_percentiles(one)}\n"
