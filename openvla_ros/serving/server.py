@@ -696,8 +696,8 @@ def hypercorn_config(config: ServerConfig, host: str, port: int, log_level: str)
 def _access_logger_class() -> type[HypercornLogger]:
     """hypercorn's Logger, building a request's access-log fields only when the access log
     is enabled: hypercorn builds them (all headers and every environment variable) on every
-    request and lets the logger drop them afterwards (~0.1 ms a request at ``--log-level
-    WARNING``)."""
+    request and lets the logger drop them afterwards (~25 us a request with 35 environment
+    variables, more in a sourced ROS shell)."""
     from hypercorn.logging import Logger
 
     class AccessLogger(Logger):
