@@ -30,6 +30,7 @@ from openvla_ros.errors import CheckpointError
 from openvla_ros.model.config import OpenVLAConfig
 from openvla_ros.model.network import OpenVLANetwork
 from openvla_ros.model.precision import Placement, make_quantized_linear
+from openvla_ros.model.threads import one_intra_op_thread
 
 LOG = logging.getLogger(__name__)
 
@@ -341,8 +342,11 @@ def load_network(
 
         def check_finite(key: str, tensor: torch.Tensor) -> torch.Tensor:
             # Bit rot inside the data section is invisible to the header checks; NaN/inf is its
-            # usual symptom and would otherwise surface as silent garbage actions.
-            if not all_finite(tensor):
+            # usual symptom and would otherwise surface as silent garbage actions. One thread:
+            # a sum per tensor is a barrier per tensor, which stalls when a core is busy.
+            with one_intra_op_thread():
+                finite = all_finite(tensor)
+            if not finite:
                 raise CheckpointError(
                     f"{stored[key].file}: key '{key}' contains NaN or inf values; the file is "
                     "corrupt, re-download it"

@@ -36,6 +36,7 @@ from openvla_ros.model.preprocess import (
     validate_image,
 )
 from openvla_ros.model.prompt import PromptTokenizer, validate_instruction
+from openvla_ros.model.threads import one_intra_op_thread
 from openvla_ros.policy.base import PolicyResult
 
 LOG = logging.getLogger(__name__)
@@ -201,15 +202,39 @@ class OpenVLAPolicy:
            order and rolled by one patch, change the first-token logits (the image tokens
            reach the logits through the projector).
 
+        Checks 1 and 2 and the projector run on one intra-op thread
+        (:func:`~openvla_ros.model.threads.one_intra_op_thread`: hundreds of small,
+        memory-bound operations of a fixed size, 7x slower on torch's default threads when
+        another process holds a core); the language-model passes run as a prediction does.
+
         Returns:
             the largest absolute first-token logit difference of check 3.
 
         Raises:
             CheckpointError: a check failed; the message says which part loses the image.
         """
-        first, second = self_check_images()
         net = self.network
         prompt = self._prompt_ids("pick up the object")
+        with torch.inference_mode():
+            with one_intra_op_thread():
+                tokens = self._self_check_image_tokens()
+            logits = [
+                prefill_with_image_tokens(net, image_tokens, [prompt])[0][0]
+                for image_tokens in (tokens, tokens.roll(1, dims=1))
+            ]
+        diff = float((logits[0] - logits[1]).abs().max().item())
+        if not diff > 0.0:
+            self._blind(
+                "reordering the image tokens leaves the first-token logits unchanged, so the "
+                "image is not reaching the language model (e.g. a zeroed projector, or a "
+                "library change that drops the image tokens)"
+            )
+        return diff
+
+    def _self_check_image_tokens(self) -> torch.Tensor:
+        """Checks 1 and 2 of :meth:`self_check`; returns the kept patches' image tokens."""
+        first, second = self_check_images()
+        net = self.network
         with torch.inference_mode():
             pixels = self._pixels([first, second]).to(net.vision_dtype)
             towers = [net.vision_backbone.featurizer]
@@ -226,19 +251,7 @@ class OpenVLAPolicy:
             )
             if not bool((patches[0] != patches[0, :1]).any()):
                 self._blind("the vision towers output the same feature for every patch")
-            tokens = net.project(patches)
-            logits = [
-                prefill_with_image_tokens(net, image_tokens, [prompt])[0][0]
-                for image_tokens in (tokens, tokens.roll(1, dims=1))
-            ]
-        diff = float((logits[0] - logits[1]).abs().max().item())
-        if not diff > 0.0:
-            self._blind(
-                "reordering the image tokens leaves the first-token logits unchanged, so the "
-                "image is not reaching the language model (e.g. a zeroed projector, or a "
-                "library change that drops the image tokens)"
-            )
-        return diff
+            return net.project(patches)
 
     def warm_up(self, runs: int = 3) -> float:
         """Run a few predictions on a fixed frame so compilation (and CUDA graph capture)
