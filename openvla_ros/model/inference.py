@@ -202,10 +202,10 @@ class OpenVLAPolicy:
            order and rolled by one patch, change the first-token logits (the image tokens
            reach the logits through the projector).
 
-        Checks 1 and 2 and the projector run on one intra-op thread
-        (:func:`~openvla_ros.model.threads.one_intra_op_thread`: hundreds of small,
-        memory-bound operations of a fixed size, 7x slower on torch's default threads when
-        another process holds a core); the language-model passes run as a prediction does.
+        It runs on one intra-op thread (:func:`~openvla_ros.model.threads.one_intra_op_thread`):
+        hundreds of small operations, each a synchronisation point that stalls on torch's
+        default threads when another process holds a core (7x slower towers, 20x slower
+        small-LM passes measured). On a GPU the thread count does not apply.
 
         Returns:
             the largest absolute first-token logit difference of check 3.
@@ -215,9 +215,8 @@ class OpenVLAPolicy:
         """
         net = self.network
         prompt = self._prompt_ids("pick up the object")
-        with torch.inference_mode():
-            with one_intra_op_thread():
-                tokens = self._self_check_image_tokens()
+        with torch.inference_mode(), one_intra_op_thread():
+            tokens = self._self_check_image_tokens()
             logits = [
                 prefill_with_image_tokens(net, image_tokens, [prompt])[0][0]
                 for image_tokens in (tokens, tokens.roll(1, dims=1))

@@ -8,9 +8,10 @@ cores (a robot computer running other nodes, a machine that trains), torch's def
 count (one per core) leaves a thread waiting for a CPU timeslice at every barrier: measured on
 a 2-core VM with one core busy, the loader's NaN/inf sums ran 15x slower on 2 threads than on
 one (1.5 s vs 0.10 s for 730 tensors) and the self-check's 16-patch tower pass 7x slower (3.6 s
-vs 0.53 s). Those stretches are memory-bound work of a fixed, small size, so one thread costs
-little on an idle machine and saves seconds on a busy one. Used only around the loader's own
-checks; the weight casts and predictions keep the configured thread count.
+vs 0.53 s; its two small-LM passes 20x: 0.43 s vs 0.02 s). Those stretches are small,
+memory-bound work, so one thread costs little on an idle machine and saves seconds on a busy
+one. Used only around the loader's own checks; the weight casts and predictions keep the
+configured thread count.
 """
 
 from __future__ import annotations
