@@ -742,10 +742,32 @@ class DemoDataset:
         return list(self.dataset_statistics())
 
     def dataset_statistics(self) -> dict[str, Any]:
-        """OpenVLA statistics: the file when present, else computed from the frames."""
+        """OpenVLA statistics: the file when present and current, else computed from the
+        frames. A writer that died between committing an episode and refreshing its meta
+        leaves the file one episode behind (the writer repairs it on reopen; a reader that
+        trusted it would train with statistics of other data): counts that disagree with the
+        committed episodes are recomputed, with a warning."""
         path = self.root / "dataset_statistics.json"
-        if path.exists():
-            return dict(json.loads(path.read_text()))
-        key = str(self.info.get("unnorm_key") or self.root.name)
         states = self._states if self._states.shape[1] else None
+        if path.exists():
+            stats = dict(json.loads(path.read_text()))
+            stale = [
+                k
+                for k, v in stats.items()
+                if isinstance(v, dict)
+                and (v.get("num_trajectories"), v.get("num_transitions"))
+                != (self.num_episodes, self.num_frames)
+            ]
+            for k in stale:
+                _log.warning(
+                    "%s: dataset_statistics.json[%r] counts %s episodes / %s frames, the "
+                    "dataset has %d / %d (a writer stopped before refreshing it?): recomputed",
+                    self.root, k, stats[k].get("num_trajectories"),
+                    stats[k].get("num_transitions"), self.num_episodes, self.num_frames,
+                )  # fmt: skip
+                stats[k] = compute_statistics(
+                    self._actions, GRIPPER_MASK, self.num_episodes, states
+                )
+            return stats
+        key = str(self.info.get("unnorm_key") or self.root.name)
         return {key: compute_statistics(self._actions, GRIPPER_MASK, self.num_episodes, states)}

@@ -315,3 +315,36 @@ def test_reader_opens_a_lerobot_written_multi_episode_file(tmp_path: Path) -> No
     np.testing.assert_allclose(
         block["action"]["q99"], np.quantile(actions, 0.99, axis=0), rtol=1e-6
     )
+
+
+def test_reader_recomputes_statistics_a_killed_writer_left_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Seen for real: a writer killed (SIGTERM) after committing an episode, before refreshing
+    # its meta, left dataset_statistics.json one episode behind; finetune trained with it.
+    rng = np.random.default_rng(11)
+    eps = [_episode(rng, 5, "a"), _episode(rng, 7, "b"), _episode(rng, 4, "a")]
+    writer = _writer(tmp_path / "killed")
+    for ep in eps[:2]:
+        writer.add_episode(ep)
+
+    def dies(self: DatasetWriter) -> None:
+        raise OSError("killed")
+
+    monkeypatch.setattr(DatasetWriter, "_write_meta", dies)
+    writer.add_episode(eps[2])  # committed; meta not refreshed
+    monkeypatch.undo()
+    on_disk = json.loads((tmp_path / "killed/dataset_statistics.json").read_text())
+    assert on_disk["sim_reach"]["num_trajectories"] == 2  # the stale file
+    with caplog.at_level(logging.WARNING):
+        stats = DemoDataset(tmp_path / "killed").dataset_statistics()
+    assert "recomputed" in caplog.text
+    # The same three episodes written by a writer that was not killed: its file is the truth.
+    clean = _writer(tmp_path / "clean")
+    for ep in eps:
+        clean.add_episode(ep)
+    want = json.loads((tmp_path / "clean/dataset_statistics.json").read_text())
+    assert stats["sim_reach"]["num_trajectories"] == 3
+    for field in ("q01", "q99", "mean", "std", "min", "max"):
+        np.testing.assert_allclose(stats["sim_reach"]["action"][field],
+                                   want["sim_reach"]["action"][field], rtol=1e-6)  # fmt: skip
