@@ -9,8 +9,8 @@
 # the shipped checkpoint was made are in data/embedded_default/TRAINING.md.
 #
 # Usage: scripts/train_embedded_default.sh [WORK_DIR]   (default: out/embedded_default_build)
-# Environment: STEPS1-3, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), EVAL_EPISODES override the
-# defaults (those that made the shipped checkpoint);
+# Environment: STEPS1-4, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
+# EVAL_EPISODES override the defaults (those that made the shipped checkpoint);
 # INSTALL=1 copies the result into data/embedded_default.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +25,9 @@ threads="${THREADS:-1}"
 demos_cube="${DEMOS_CUBE:-300}"
 demos_colour="${DEMOS_COLOUR:-342}"
 demos_colour_more="${DEMOS_COLOUR_MORE:-500}"
+dart_cube="${DART_CUBE:-700}"
+dart_colour="${DART_COLOUR:-832}"
+steps4="${STEPS4:-12000}"
 eval_episodes="${EVAL_EPISODES:-60}"
 key=sim_reach
 mkdir -p "$work"
@@ -54,6 +57,17 @@ if [ ! -f "$work/demos_big/meta/info.json" ]; then
   mv "$work/demos_big.tmp" "$work/demos_big"
 fi
 
+if [ ! -f "$work/demos_dart/meta/info.json" ]; then
+  stamp "demos: + perturbed (DART-style) reach_cube x $dart_cube and reach_colour x $dart_colour"
+  cp -r "$work/demos_big" "$work/demos_dart.tmp"
+  openvla-ros sim-demos --task reach_cube --episodes "$dart_cube" --seed 200000 \
+    --out "$work/demos_dart.tmp" --unnorm-key "$key" --perturb-prob 0.3 --perturb-m 0.05
+  openvla-ros sim-demos --task reach_colour --episodes "$dart_colour" --seed 300000 \
+    --out "$work/demos_dart.tmp" --unnorm-key "$key" --perturb-prob 0.3 --perturb-m 0.05 \
+    --workers 2
+  mv "$work/demos_dart.tmp" "$work/demos_dart"
+fi
+
 # 2. A random base with OpenVLA's architecture and published layout; sizes for this CPU:
 #    32 px patches (49 image tokens per tower), 64-wide towers, a 4 x 128 Llama.
 stamp "base checkpoint"
@@ -63,7 +77,8 @@ openvla-ros make-checkpoint "$work/base" --seed 0 --shards 1 --dtype fp32 \
 
 # 3. Full fine-tunes from scratch (towers included) with OpenVLA's loss (7 action tokens +
 #    EOS): stage 1 on reach_cube, stage 2 from stage 1 on reach_cube + reach_colour, stage 3
-#    from stage 2 on the larger set (stage 2 had started to overfit its 4.5 k frames).
+#    from stage 2 on the larger set (stage 2 had started to overfit its 4.5 k frames), stage 4
+#    from stage 3 on that set plus the perturbed (DART-style) demos, with a cosine decay.
 common=(--full --train-vision --batch 16 --lr 1e-3 --weight-decay 0.0 --max-grad-norm 1.0
         --threads "$threads" --val-every 1000 --val-frames 128 --save-every 500
         --log-every 50 --seed 0)
@@ -79,9 +94,14 @@ OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage1" \
   $(resume "$work/stage2")
 stamp "finetune stage 3: $steps3 steps on the larger reach_cube + reach_colour set"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage2" \
-  --dataset "$work/demos_big" --unnorm-key "$key" --overwrite-key --out "$work/model" \
+  --dataset "$work/demos_big" --unnorm-key "$key" --overwrite-key --out "$work/stage3" \
   --steps "$steps3" --val-episodes 25 --save-dtype bf16 "${common[@]}" \
-  $(resume "$work/model")
+  $(resume "$work/stage3")
+stamp "finetune stage 4: $steps4 steps on the clean + perturbed set, cosine decay"
+OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage3" \
+  --dataset "$work/demos_dart" --unnorm-key "$key" --overwrite-key --out "$work/model" \
+  --steps "$steps4" --val-episodes 25 --save-dtype bf16 --lr-schedule cosine \
+  --warmup-steps 300 "${common[@]}" $(resume "$work/model")
 
 # 4. Closed-loop evaluation through the ROS graph on held-out seeds.
 for task in reach_cube reach_colour; do
