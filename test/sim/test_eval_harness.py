@@ -107,3 +107,41 @@ def test_shipped_checkpoint_through_the_graph(tmp_path: Path) -> None:
             assert e["end_reason"] == "success" and _over_target(e)
         else:
             assert e["end_reason"] == "step_limit" and e["steps"] == 25 and not _over_target(e)
+
+
+def test_a_lost_service_answer_is_resent_or_covered_by_its_effect(monkeypatch) -> None:
+    # The class of the CI failure seen in sim-demos: the server did the work but its answer
+    # never arrived. Here the server node is never spun: no answer ever comes.
+    import time
+
+    import rclpy
+    from std_srvs.srv import Trigger
+
+    from openvla_ros.nodes import eval_harness
+    from openvla_ros.nodes.eval_harness import EvalObserver
+    from openvla_ros.sim.evaluate import EvalError
+
+    monkeypatch.setattr(eval_harness, "RESEND_AFTER_S", 0.3)
+    rclpy.init()
+    server = rclpy.create_node("silent_sim")
+    requests = []
+    server.create_service(Trigger, "/silent_reset", lambda req, res: requests.append(req) or res)
+    try:
+        observer = EvalObserver()
+        client = observer.node.create_client(Trigger, "/silent_reset")
+        t0 = time.monotonic()
+        # Non-idempotent call: its visible effect stands for the answer.
+        assert observer.call(client, Trigger.Request(), 20.0,
+                             effect=lambda: time.monotonic() - t0 > 0.5) is None  # fmt: skip
+        assert time.monotonic() - t0 < 10.0
+        # Idempotent call: sent again, then a clear error at the timeout.
+        sent = []
+        real = client.call_async
+        monkeypatch.setattr(client, "call_async", lambda r: sent.append(r) or real(r))
+        with pytest.raises(EvalError, match="answer from /silent_reset"):
+            observer.call(client, Trigger.Request(), 1.5)
+        assert len(sent) >= 3  # first send + resends every 0.3 s
+        observer.node.destroy_node()
+    finally:
+        server.destroy_node()
+        rclpy.try_shutdown()
