@@ -18,7 +18,7 @@ setup(
     python_requires=">=3.11",  # enum.StrEnum (paramspec), typing features
     packages=find_packages(include=["openvla_ros", "openvla_ros.*"], exclude=["openvla_ros.msg"]),
     package_data={"openvla_ros": ["py.typed"]},
-    install_requires=["numpy", "pyyaml", "pillow", "requests"],
+    install_requires=["numpy", "pyyaml", "pillow", "requests", "urllib3"],
     extras_require={
         "model": ["torch", "transformers", "tokenizers", "safetensors", "sentencepiece"],
         "quant": ["bitsandbytes"],
