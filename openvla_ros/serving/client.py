@@ -68,8 +68,9 @@ class _Answer:
 def _connection_pool(url: str) -> urllib3.PoolManager:
     """A keep-alive connection pool for ``url``: through the proxy the environment names for
     it (HTTP_PROXY / NO_PROXY, as requests reads them), TLS verified against
-    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE or requests' CA bundle. ~/.netrc is not read: its
-    Basic credentials for the host would replace the bearer token."""
+    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE or requests' CA bundle; a proxy URL's credentials
+    go to the proxy (Proxy-Authorization). ~/.netrc is not read: its Basic credentials for
+    the host would replace the bearer token."""
     proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
     ca_certs = (
         os.environ.get("REQUESTS_CA_BUNDLE")
@@ -77,8 +78,17 @@ def _connection_pool(url: str) -> urllib3.PoolManager:
         or requests.utils.DEFAULT_CA_BUNDLE_PATH
     )
     if proxy:
+        # requests sends a proxy URL's user:password as Proxy-Authorization; urllib3 does not
+        # (an authenticating proxy would answer 407).
+        user, password = requests.utils.get_auth_from_url(proxy)
+        auth = urllib3.util.make_headers(proxy_basic_auth=f"{user}:{password}") if user else None
         return urllib3.ProxyManager(
-            proxy, num_pools=1, maxsize=1, cert_reqs="CERT_REQUIRED", ca_certs=ca_certs
+            proxy,
+            num_pools=1,
+            maxsize=1,
+            proxy_headers=auth,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs,
         )
     return urllib3.PoolManager(num_pools=1, maxsize=1, cert_reqs="CERT_REQUIRED", ca_certs=ca_certs)
 

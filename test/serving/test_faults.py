@@ -9,6 +9,7 @@ tests use tiny real HTTP servers that answer garbage or never answer.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import re
 import signal
@@ -271,3 +272,37 @@ def test_server_killed_mid_request_gives_remote_policy_error(fault_server) -> No
         server.proc.proc.send_signal(signal.SIGKILL)
         with pytest.raises(RemotePolicyError, match="cannot reach"):
             pending.result(timeout=10)
+
+
+def test_credentials_in_the_proxy_url_reach_the_proxy(monkeypatch) -> None:
+    # requests sends HTTP_PROXY's user:password as Proxy-Authorization; urllib3's ProxyManager
+    # does not on its own, so an authenticating proxy answered every request 407.
+    seen: list[str | None] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Proxy-Authorization"))
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(502)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    target = f"http://127.0.0.1:{free_port()}"  # nobody listens: only the proxy can answer
+    try:
+        # "p%40ss" is the percent-encoded password "p@ss".
+        monkeypatch.setenv("HTTP_PROXY", f"http://robot:p%40ss@127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with pytest.raises(RemotePolicyError, match="502"):
+            RemotePolicy(target, retries=0).predict(IMAGE, "go", UNNORM_KEY)
+        assert seen == ["Basic " + base64.b64encode(b"robot:p@ss").decode()]
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=5)
