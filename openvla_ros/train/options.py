@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -208,9 +208,13 @@ def check_resume_options(opts: FinetuneOptions, saved: dict[str, Any]) -> None:
         TrainingError: naming each changed option.
     """
     now = options_dict(opts)
-    changed = [k for k in RESUME_FIXED if saved.get(k) != now.get(k)]
+    # A run.json written before an option existed (--lr-schedule, --warmup-steps) ran with
+    # that option's default: a missing key means the default, not a changed setting.
+    defaults = {f.name: f.default for f in fields(FinetuneOptions) if f.default is not MISSING}
+    before = {k: saved.get(k, defaults.get(k)) for k in RESUME_FIXED}
+    changed = [k for k in RESUME_FIXED if before[k] != now.get(k)]
     if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        details = ", ".join(f"{k}: {before[k]!r} -> {now.get(k)!r}" for k in changed)
         raise TrainingError(
             f"--resume with different settings than the run in {opts.out} ({details}); "
             "resume with the original options or start a new --out"
