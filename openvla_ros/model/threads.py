@@ -26,8 +26,13 @@ import torch
 def one_intra_op_thread() -> Iterator[None]:
     """Set torch's intra-op thread count to 1 for the block, restoring it after (also on error).
 
-    The setting is process-wide: other threads of this process running torch CPU work at the
-    same time also get one thread until the block ends.
+    Scope, with torch's OpenMP backend (the Linux wheels): the count is per OS thread, taken
+    from torch's process default the first time a thread runs a parallel operation. Threads
+    that already ran torch work keep their own count during the block; a thread whose *first*
+    parallel torch operation falls inside the block takes 1 and keeps it after the block
+    (measured: torch 2.13). So use it only where no other thread starts torch work meanwhile:
+    the loader runs before a node's inference thread exists, and the server loads the policy
+    on its inference thread itself.
     """
     before = torch.get_num_threads()
     if before == 1:
