@@ -58,8 +58,9 @@ def self_check_patches(num_patches: int, per_side: int = 4) -> torch.Tensor | No
     side = math.isqrt(num_patches)
     if side * side != num_patches or side <= per_side:
         return None
-    step = side // per_side
-    rows = torch.arange(per_side) * step + step // 2
+    # Centre of each of per_side equal cells, floored: also spread when per_side does not
+    # divide the side (7x7 patches of 32 px: rows 0, 2, 4, 6, not the 4x4 corner).
+    rows = (2 * torch.arange(per_side) + 1) * side // (2 * per_side)
     return (rows[:, None] * side + rows[None, :]).reshape(-1)
 
 

@@ -24,6 +24,11 @@ def test_self_check_patches_are_a_spread_grid() -> None:
     assert got is not None and got.tolist() == want
     assert self_check_patches(16) is None  # no smaller grid to take: all patches
     assert self_check_patches(250) is None  # not square
+    # 7x7 (the embedded default's 32 px patches): rows/columns 0, 2, 4, 6 (cell centres
+    # 0.875, 2.625, 4.375, 6.125 floored), not the top-left 4x4 corner.
+    corner = self_check_patches(49)
+    assert corner is not None
+    assert corner.tolist() == [r * 7 + c for r in (0, 2, 4, 6) for c in (0, 2, 4, 6)]
 
 
 def _random_tower(timm_id: str) -> VisionTransformer:
