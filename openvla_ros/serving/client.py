@@ -72,11 +72,13 @@ def _connection_pool(url: str) -> urllib3.PoolManager:
     go to the proxy (Proxy-Authorization). ~/.netrc is not read: its Basic credentials for
     the host would replace the bearer token."""
     proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
-    ca_certs = (
+    bundle = (
         os.environ.get("REQUESTS_CA_BUNDLE")
         or os.environ.get("CURL_CA_BUNDLE")
         or requests.utils.DEFAULT_CA_BUNDLE_PATH
     )
+    # A directory of hashed certificates is a CA directory, as requests treats it.
+    tls: dict[str, Any] = {"ca_cert_dir": bundle} if os.path.isdir(bundle) else {"ca_certs": bundle}
     if proxy:
         # requests sends a proxy URL's user:password as Proxy-Authorization; urllib3 does not
         # (an authenticating proxy would answer 407).
@@ -88,9 +90,9 @@ def _connection_pool(url: str) -> urllib3.PoolManager:
             maxsize=1,
             proxy_headers=auth,
             cert_reqs="CERT_REQUIRED",
-            ca_certs=ca_certs,
+            **tls,
         )
-    return urllib3.PoolManager(num_pools=1, maxsize=1, cert_reqs="CERT_REQUIRED", ca_certs=ca_certs)
+    return urllib3.PoolManager(num_pools=1, maxsize=1, cert_reqs="CERT_REQUIRED", **tls)
 
 
 class RemoteInputError(InputError, RemotePolicyError):
