@@ -10,12 +10,13 @@ tests use tiny real HTTP servers that answer garbage or never answer.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import re
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import json_numpy
@@ -224,14 +225,13 @@ def test_netrc_credentials_do_not_replace_the_token(
     assert np.array_equal(got.action, reference_policy.predict(IMAGE, "go", UNNORM_KEY).action)
 
 
-def test_proxy_variables_still_route_the_client(monkeypatch) -> None:
-    # The environment is read once per connection now, not per request; a proxy it names is
-    # still used (and NO_PROXY still bypasses it).
-    seen: list[str] = []
+@contextlib.contextmanager
+def _recording_proxy(record: Callable[[http.server.BaseHTTPRequestHandler], None]) -> Iterator[int]:
+    """A local HTTP proxy that passes each request to ``record`` and answers 502; its port."""
 
     class Proxy(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            seen.append(self.path)
+            record(self)
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(502)
             self.send_header("Content-Length", "0")
@@ -243,9 +243,21 @@ def test_proxy_variables_still_route_the_client(monkeypatch) -> None:
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
-    target = f"http://127.0.0.1:{free_port()}"  # nobody listens: only the proxy can answer
     try:
-        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        yield proxy.server_address[1]
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=5)
+
+
+def test_proxy_variables_still_route_the_client(monkeypatch) -> None:
+    # The environment is read once per connection now, not per request; a proxy it names is
+    # still used (and NO_PROXY still bypasses it).
+    seen: list[str] = []
+    target = f"http://127.0.0.1:{free_port()}"  # nobody listens: only the proxy can answer
+    with _recording_proxy(lambda req: seen.append(req.path)) as port:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
         with pytest.raises(RemotePolicyError, match="502"):
@@ -255,10 +267,6 @@ def test_proxy_variables_still_route_the_client(monkeypatch) -> None:
         with pytest.raises(RemotePolicyError, match="cannot reach"):
             RemotePolicy(target, retries=0).predict(IMAGE, "go", UNNORM_KEY)
         assert len(seen) == 1
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(timeout=5)
 
 
 def test_server_killed_mid_request_gives_remote_policy_error(fault_server) -> None:
@@ -278,31 +286,12 @@ def test_credentials_in_the_proxy_url_reach_the_proxy(monkeypatch) -> None:
     # requests sends HTTP_PROXY's user:password as Proxy-Authorization; urllib3's ProxyManager
     # does not on its own, so an authenticating proxy answered every request 407.
     seen: list[str | None] = []
-
-    class Proxy(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            seen.append(self.headers.get("Proxy-Authorization"))
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(502)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
-    thread.start()
     target = f"http://127.0.0.1:{free_port()}"  # nobody listens: only the proxy can answer
-    try:
+    with _recording_proxy(lambda req: seen.append(req.headers.get("Proxy-Authorization"))) as port:
         # "p%40ss" is the percent-encoded password "p@ss".
-        monkeypatch.setenv("HTTP_PROXY", f"http://robot:p%40ss@127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.setenv("HTTP_PROXY", f"http://robot:p%40ss@127.0.0.1:{port}")
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
         with pytest.raises(RemotePolicyError, match="502"):
             RemotePolicy(target, retries=0).predict(IMAGE, "go", UNNORM_KEY)
         assert seen == ["Basic " + base64.b64encode(b"robot:p@ss").decode()]
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(timeout=5)
