@@ -12,11 +12,13 @@ import array
 import contextlib
 import ctypes
 import functools
+import logging
 import math
 import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -59,6 +61,7 @@ __all__ = [
     "SENSOR_QOS",
     "STATE_QOS",
     "KeyedThrottle",
+    "call_service",
     "declare_specs",
     "guarded",
     "ns_to_stamp",
@@ -438,3 +441,50 @@ def _destroy_half_built(exc: BaseException) -> None:
                 Node.destroy_node(obj)
             return
         tb = tb.tb_next
+
+
+# ---------------------------------------------------------------------------------------------
+# Service calls from orchestrating clients (sim-demos, eval-sim)
+# ---------------------------------------------------------------------------------------------
+
+
+def call_service(
+    client: Any,
+    request: Any,
+    spin_once: Callable[[], None],
+    timeout_s: float,
+    on_timeout: Callable[[], Exception],
+    *,
+    effect: Callable[[], bool] | None = None,
+    check_every_s: float = 0.0,
+    resend: bool = False,
+) -> Any:
+    """Send ``request`` and spin until its answer; the answer, or None when the call's
+    visible ``effect()`` shows it took place without an answer arriving.
+
+    A service answer can be lost when the server has not yet matched the client's response
+    reader (``service_is_ready`` only sees the request side; seen in this project under load).
+    Every ``check_every_s`` without an answer: ``effect`` is consulted when given; otherwise,
+    with ``resend`` (idempotent services only), the request is sent again and the first answer
+    to any copy wins. ``on_timeout()`` builds the error raised after ``timeout_s``."""
+    futures = [client.call_async(request)]
+    start = time.monotonic()
+    check_at = start + check_every_s
+    while not any(f.done() for f in futures):
+        now = time.monotonic()
+        if now >= check_at:
+            if effect is not None and effect():
+                logging.getLogger(__name__).warning(
+                    "%s: no answer, but its effect was seen: continuing", client.srv_name
+                )
+                return None
+            if effect is None and resend:
+                logging.getLogger(__name__).warning(
+                    "%s: no answer after %.0f s: sending again", client.srv_name, now - start
+                )
+                futures.append(client.call_async(request))
+            check_at = now + check_every_s
+        if now > start + timeout_s:
+            raise on_timeout()
+        spin_once()
+    return next(f for f in futures if f.done()).result()

@@ -264,28 +264,23 @@ class EvalObserver:
         under load). After ``RESEND_AFTER_S`` without one: a call with an ``effect`` (a
         non-idempotent one, e.g. a scene reset) returns None if ``effect()`` shows it took
         place; any other call (enable, reset: idempotent) is sent again."""
+        from openvla_ros.nodes.common import call_service
+
         self.spin_until(client.service_is_ready, timeout_s, f"service {client.srv_name}")
-        futures = [client.call_async(request)]
-        start = time.monotonic()
-        resend_at = start + RESEND_AFTER_S
-        while not any(f.done() for f in futures):
-            now = time.monotonic()
-            if now > start + timeout_s:
-                raise EvalError(
-                    f"timed out after {timeout_s:.0f} s waiting for an answer from "
-                    f"{client.srv_name}"
-                )
-            if now >= resend_at:
-                if effect is not None and effect():
-                    LOG.warning("%s: no answer, but its effect was seen", client.srv_name)
-                    return None
-                if effect is None:
-                    LOG.warning("%s: no answer after %.0f s: sending again", client.srv_name,
-                                now - start)  # fmt: skip
-                    futures.append(client.call_async(request))
-                resend_at = now + RESEND_AFTER_S
-            self.executor.spin_once(timeout_sec=0.05)
-        result = next(f for f in futures if f.done()).result()
+        result = call_service(
+            client,
+            request,
+            lambda: self.executor.spin_once(timeout_sec=0.05),
+            timeout_s,
+            lambda: EvalError(
+                f"timed out after {timeout_s:.0f} s waiting for an answer from {client.srv_name}"
+            ),
+            effect=effect,
+            check_every_s=RESEND_AFTER_S,
+            resend=True,
+        )
+        if effect is not None and result is None:
+            return None
         if result is None or not result.success:
             message = result.message if result is not None else "no response"
             raise EvalError(f"{client.srv_name} refused: {message}")

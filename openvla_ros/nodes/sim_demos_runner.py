@@ -32,7 +32,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from openvla_ros.errors import DatasetError
-from openvla_ros.nodes.common import INSTRUCTION_QOS
+from openvla_ros.nodes.common import INSTRUCTION_QOS, call_service
 from openvla_ros.nodes.recorder_node import EVENTS_QOS
 
 __all__ = ["RosDemoConfig", "run_ros_demos"]
@@ -144,17 +144,18 @@ class _Driver:
         effect: Callable[[], bool] | None = None,
     ) -> Any:
         """Call a service; the answer, or None when ``effect()`` shows the call took effect
-        without an answer arriving. A response can be lost when the server has not yet matched
-        the client's response reader (``service_is_ready`` only sees the request side; seen
-        once under load): the call's visible effect is then the evidence."""
+        without an answer arriving (see :func:`~openvla_ros.nodes.common.call_service`)."""
         self.spin_until(lambda: client.service_is_ready(), timeout_s, client.srv_name)
-        future = client.call_async(request)
-        seen = effect or (lambda: False)
-        self.spin_until(lambda: future.done() or seen(), timeout_s, f"{client.srv_name} answer")
-        if future.done():
-            return future.result()
-        _log.warning("%s: no answer, but its effect was seen: continuing", client.srv_name)
-        return None
+        return call_service(
+            client,
+            request,
+            lambda: rclpy.spin_once(self.node, timeout_sec=0.02),
+            timeout_s,
+            lambda: DatasetError(
+                f"timed out after {timeout_s:g} s waiting for {client.srv_name} answer"
+            ),
+            effect=effect,
+        )
 
 
 def run_ros_demos(cfg: RosDemoConfig) -> dict[str, Any]:
