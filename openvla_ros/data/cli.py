@@ -185,6 +185,10 @@ def _register_sim_demos(subparsers: Any) -> None:
     p.add_argument("--perturb-m", type=float, default=0.05,
                    help="direct: largest displacement per axis in metres "
                    "(default: 0.05)")  # fmt: skip
+    p.add_argument("--every-colour", action="store_true",
+                   help="direct, colour tasks: run each scene layout once per colour "
+                   "(episodes 3i, 3i+1, 3i+2 share seed+i and instruct red, green, blue), so "
+                   "the instruction is all that tells them apart (default: off)")  # fmt: skip
     p.set_defaults(func=_run_sim_demos)
 
 
@@ -226,6 +230,7 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
         filter_idle=not args.no_idle_filter,
         workers=args.workers,
         perturbation=perturbation if perturbation.prob > 0.0 else None,
+        every_colour=args.every_colour,
     )
 
     def progress(k: int, run: Any) -> None:
@@ -243,11 +248,12 @@ def _run_sim_demos_ros(args: argparse.Namespace) -> int:
     from openvla_ros.nodes.sim_demos_runner import RosDemoConfig, run_ros_demos
 
     custom = (args.image_size != 224 or args.keep_failed or args.no_idle_filter
-              or args.perturb_prob != 0.0)  # fmt: skip
+              or args.perturb_prob != 0.0 or args.every_colour)  # fmt: skip
     if args.robot != "sim" or custom or args.workers != 1:
         raise DatasetError(
             "--transport ros records with the recorder node's defaults: drop --robot, "
-            "--image-size, --keep-failed, --no-idle-filter, --perturb-prob and --workers "
+            "--image-size, --keep-failed, --no-idle-filter, --perturb-prob, --every-colour "
+            "and --workers "
             "(or use --transport direct)"
         )
     summary = run_ros_demos(

@@ -26,9 +26,18 @@ from openvla_ros.control.profile import RobotProfile
 from openvla_ros.control.se3 import Pose
 from openvla_ros.data.labels import IdleFilter, idle_mask, transition_labels
 from openvla_ros.data.lerobot import DatasetWriter, EpisodeRecord
+from openvla_ros.errors import ConfigError
 from openvla_ros.sim.expert import ExpertConfig, ScriptedExpert
 from openvla_ros.sim.panda_sim import PandaSim, SimConfig
-from openvla_ros.sim.tasks import Scene, TaskConfig, is_success, reached_object, sample_scene
+from openvla_ros.sim.tasks import (
+    COLOURS,
+    TASKS,
+    Scene,
+    TaskConfig,
+    is_success,
+    reached_object,
+    sample_scene,
+)
 
 __all__ = [
     "EpisodeRun",
@@ -191,6 +200,8 @@ class GenerateConfig:
     sim_config: SimConfig = field(default_factory=SimConfig)
     workers: int = 1  #: simulator processes (rendering is the bottleneck: one per core)
     perturbation: Perturbation | None = None
+    #: colour tasks: run each layout once per colour (episodes ``3i..3i+2`` share seed+i)
+    every_colour: bool = False
 
 
 def generate_demos(
@@ -199,11 +210,17 @@ def generate_demos(
     profile: RobotProfile,
     progress: Callable[[int, EpisodeRun], None] | None = None,
 ) -> dict[str, Any]:
-    """Write ``cfg.episodes`` expert episodes (scenes from seeds ``seed, seed+1, ...``).
+    """Write ``cfg.episodes`` expert episodes (scenes from seeds ``seed, seed+1, ...``; with
+    ``every_colour``, each seed's layout once per colour, the instruction naming each in turn).
 
     Failed episodes are skipped unless ``keep_failed`` (then written with success false).
     Returns a summary: episodes written, success rate, frames, frames/s, MB written.
+
+    Raises:
+        ConfigError: ``every_colour`` on a task with one cube.
     """
+    if cfg.every_colour and not TASKS[cfg.task].all_colours:
+        raise ConfigError(f"every_colour needs a task with all three cubes, not {cfg.task!r}")
     w, h = cfg.image_size
     writer = DatasetWriter(
         out,
@@ -250,7 +267,7 @@ def generate_demos(
 def _runs(cfg: GenerateConfig) -> Iterator[EpisodeRun]:
     """Episode runs in seed order: in this process, or on ``cfg.workers`` processes (each
     with its own simulator; results come back in order, so the dataset is the same)."""
-    jobs = [(cfg, cfg.seed + k) for k in range(cfg.episodes)]
+    jobs = [_job(cfg, k) for k in range(cfg.episodes)]
     if cfg.workers <= 1:
         with PandaSim(cfg.sim_config) as sim:
             for job in jobs:
@@ -271,14 +288,23 @@ def _worker_init(sim_config: SimConfig) -> None:
     _WORKER_SIM = PandaSim(sim_config)
 
 
-def _worker_run(job: tuple[GenerateConfig, int]) -> EpisodeRun:
+def _job(cfg: GenerateConfig, k: int) -> tuple[GenerateConfig, int, str | None]:
+    """Episode ``k``: its scene seed and, with ``every_colour``, the colour it instructs."""
+    if not cfg.every_colour:
+        return cfg, cfg.seed + k, None
+    return cfg, cfg.seed + k // len(COLOURS), COLOURS[k % len(COLOURS)]
+
+
+def _worker_run(job: tuple[GenerateConfig, int, str | None]) -> EpisodeRun:
     assert _WORKER_SIM is not None
     return _run_job(job, _WORKER_SIM)
 
 
-def _run_job(job: tuple[GenerateConfig, int], sim: PandaSim) -> EpisodeRun:
-    cfg, seed = job
+def _run_job(job: tuple[GenerateConfig, int, str | None], sim: PandaSim) -> EpisodeRun:
+    cfg, seed, colour = job
     scene = sample_scene(cfg.task, seed, cfg.sim_config.cube_size_m)
+    if colour is not None:
+        scene = scene.with_target(colour)
     return run_expert_episode(sim, scene, control_hz=cfg.control_hz, max_steps=cfg.max_steps,
                               image_size=cfg.image_size, perturbation=cfg.perturbation)  # fmt: skip
 

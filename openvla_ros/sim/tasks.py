@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -127,6 +127,17 @@ class Scene:
             if c.colour == colour:
                 return c
         raise KeyError(colour)
+
+    def with_target(self, colour: str) -> Scene:
+        """The same layout with ``colour``'s cube instructed (contrastive demonstrations).
+
+        Raises:
+            ConfigError: no cube of ``colour`` in the scene.
+        """
+        if colour not in {c.colour for c in self.cubes}:
+            raise ConfigError(f"no {colour!r} cube in this scene of {self.task}")
+        template = TASKS[self.task].template
+        return replace(self, target_colour=colour, instruction=template.format(colour=colour))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Scene:
