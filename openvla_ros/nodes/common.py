@@ -32,6 +32,7 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import (
     InvalidParameterTypeException,
     InvalidParameterValueException,
@@ -115,6 +116,13 @@ COMMAND_QOS = _volatile_qos(1, _RELIABLE)
 #: E-stop topic: reliable so a ``true`` is never lost (publishers must be reliable: rqt and
 #: ``ros2 topic pub`` are by default).
 ESTOP_QOS = _volatile_qos(10, _RELIABLE)
+
+
+def quiet_incompatible_qos() -> SubscriptionEventCallbacks:
+    """Event callbacks that keep rclpy from warning about the volatile publishers a
+    transient-local instruction subscription cannot match (its volatile twin gets them)."""
+    return SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
+
 
 # ---------------------------------------------------------------------------------------------
 # Time

@@ -43,6 +43,7 @@ from openvla_ros.sim.evaluate import (
     write_episode_pictures,
     write_results,
 )
+from openvla_ros.sim.tasks import COLOURS, TASKS
 
 LOG = logging.getLogger("openvla_ros.eval")
 
@@ -72,6 +73,9 @@ class EvalConfig:
         params_file: extra params YAML over config/sim.yaml (e.g. a robot's executor limits).
         precision / device: of the local model.
         pictures: episodes that get a strip + GIF (the first N; -1 = all).
+        redirect_after: colour tasks, 0 = off: after this many policy steps the next colour
+            (red -> green -> blue -> red) is instructed on ``/instruction``; the sim follows
+            it, and success, reached and the confusion table are then of that colour.
         startup_timeout_s: how long the graph may take to come up (s).
     """
 
@@ -92,6 +96,7 @@ class EvalConfig:
     device: str = "cpu"
     pictures: int = -1
     startup_timeout_s: float = 180.0
+    redirect_after: int = 0
 
 
 @dataclass
@@ -225,6 +230,8 @@ class EvalObserver:
         ep.last_state = state
         if ep.enabled_at_ns == 0 or int(state["seed"]) != ep.seed:
             return
+        if str(state.get("target_colour", ep.target_colour)) != ep.target_colour:
+            return  # the sim has not taken a redirect yet: its success is the old cube's
         reached = state.get("reached")
         if ep.reached is None and reached:
             ep.reached = str(reached)
@@ -350,16 +357,29 @@ class EvalObserver:
         self.publish(instruction)
         return answer
 
-    def run_episode(self, index: int, task: str, max_steps: int, timeout_s: float) -> tuple[
-            EpisodeResult, list[npt.NDArray[np.uint8]]]:  # fmt: skip
-        """One whole episode; returns its result and the frames the policy acted on."""
+    def run_episode(
+        self, index: int, task: str, max_steps: int, timeout_s: float, redirect_after: int = 0
+    ) -> tuple[EpisodeResult, list[npt.NDArray[np.uint8]]]:
+        """One whole episode; returns its result and the frames the policy acted on. With
+        ``redirect_after`` (colour tasks), the next colour is instructed after that many
+        steps; a cube reached before that does not end the episode."""
         t0 = time.monotonic()
         self.start_episode()
         ep = self.ep
         reason = "timeout"
+        redirected_from: str | None = None
+        redirect_step: int | None = None
         while time.monotonic() - t0 < timeout_s:
             self.executor.spin_once(timeout_sec=0.02)
-            if ep.success_step is not None:
+            if redirect_after and redirect_step is None and len(ep.states) >= redirect_after:
+                redirected_from, redirect_step = ep.target_colour, len(ep.states)
+                colour = COLOURS[(COLOURS.index(ep.target_colour) + 1) % len(COLOURS)]
+                ep.target_colour = colour
+                ep.instruction = TASKS[task].template.format(colour=colour)
+                ep.success_step, ep.reached = None, None
+                self.publish(ep.instruction)
+                continue
+            if ep.success_step is not None and (not redirect_after or redirect_step is not None):
                 reason = "success"
                 break
             if len(ep.states) >= max_steps:
@@ -390,6 +410,8 @@ class EvalObserver:
             outcomes=outcomes,
             clips=clips,
             final_ee=[float(v) for v in ep.last_state.get("ee_position", [])],
+            redirected_from=redirected_from,
+            redirect_step=redirect_step,
         )
         frames = [ep.frames[k] for k in sorted(ep.frames)]
         return result, frames
@@ -456,6 +478,13 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
 
     if config.episodes < 1 or config.max_steps < 1:
         raise EvalError("episodes and max_steps must be >= 1")
+    if config.redirect_after and not (
+        TASKS[config.task].all_colours and 0 < config.redirect_after < config.max_steps
+    ):
+        raise EvalError(
+            f"redirect_after {config.redirect_after} needs a colour task (not {config.task}) "
+            f"and 0 < redirect_after < max_steps ({config.max_steps})"
+        )
     out = config.out_dir
     log_dir = out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -505,7 +534,8 @@ def _run_episodes(
         if dead:
             raise EvalError(f"a node exited (pid {dead[0].pid}); see the logs in {out}/logs")
         result, frames = obs.run_episode(i, config.task, config.max_steps,
-                                         config.episode_timeout_s)  # fmt: skip
+                                         config.episode_timeout_s,
+                                         config.redirect_after)  # fmt: skip
         results.append(result)
         LOG.info("episode %d seed %d '%s': %s after %d steps (reached %s)", i, result.seed,
                  result.instruction, result.end_reason, result.steps, result.reached)  # fmt: skip

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
@@ -38,6 +37,7 @@ from openvla_ros.nodes.common import (
     declare_specs,
     guarded,
     ns_to_stamp,
+    quiet_incompatible_qos,
     run_node,
     stamp_to_ns,
 )
@@ -165,7 +165,7 @@ class PolicyNode(Node):
                 cfg.instruction_topic,
                 guarded(self, self._on_instruction),
                 qos,
-                event_callbacks=_quiet_incompatible_qos(),
+                event_callbacks=quiet_incompatible_qos(),
             )
         self.create_subscription(
             ExecutorState, cfg.state_topic, guarded(self, self._on_state), STATE_QOS
@@ -404,12 +404,6 @@ def _known_unnorm_keys(policy: Policy) -> tuple[str, ...] | None:
     if not isinstance(keys, list | tuple) or not keys:
         return None
     return tuple(str(k) for k in keys)
-
-
-def _quiet_incompatible_qos() -> SubscriptionEventCallbacks:
-    """Event callbacks that keep rclpy from warning about the volatile publishers the
-    transient-local instruction subscription cannot match (the volatile one gets them)."""
-    return SubscriptionEventCallbacks(incompatible_qos=lambda event: None)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -42,11 +42,14 @@ from std_srvs.srv import Trigger
 from openvla_ros.image_codec import rgb_to_image_fields
 from openvla_ros.nodes.common import (
     COMMAND_QOS,
+    INSTRUCTION_LATCHED_QOS,
+    INSTRUCTION_QOS,
     POSE_QOS,
     SENSOR_QOS,
     changed_values,
     declare_specs,
     ns_to_stamp,
+    quiet_incompatible_qos,
     run_node,
 )
 from openvla_ros.paramspec import ParamSpec, ParamType
@@ -58,7 +61,14 @@ from openvla_ros.sim.panda_sim import (
     SimConfig,
     SimError,
 )
-from openvla_ros.sim.tasks import Scene, is_success, reached_object, sample_scene, task_names
+from openvla_ros.sim.tasks import (
+    Scene,
+    instructed_colour,
+    is_success,
+    reached_object,
+    sample_scene,
+    task_names,
+)
 
 NODE_NAME = "sim_arm"
 
@@ -97,6 +107,11 @@ SIM_ARM_PARAMS: list[ParamSpec] = [
               "the next seed's scene.", min=0, max=2**31 - 1, read_only=True),
     ParamSpec("cube_size_m", _F, SimConfig().cube_size_m, "Cube edge length.", unit="m",
               min=0.01, max=0.07, read_only=True),
+    ParamSpec("follow_instruction", _B, True,
+              "Colour tasks: an instruction on /instruction naming another cube of the scene "
+              "(the task's wording) makes that cube the target; success and the latched "
+              "success are then judged for it. Other texts leave the target as it is.",
+              read_only=True),
     ParamSpec("twist_timeout_s", _F, 0.5,
               "A twist older than this is replaced by zero, as MoveIt Servo halts without a "
               "command stream (0 disables).", unit="s", min=0.0, max=10.0),
@@ -152,6 +167,12 @@ class SimArmNode(Node):
         self._clock_pub = None if self._real_time else self.create_publisher(Clock, "/clock", 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, "~/reset_scene", self._on_reset_scene)
+        if self._task and values["follow_instruction"]:
+            # The policy node's two /instruction subscriptions (docs/interfaces.md), so the
+            # sim hears every instruction the policy hears.
+            for qos in (INSTRUCTION_QOS, INSTRUCTION_LATCHED_QOS):
+                self.create_subscription(String, "/instruction", self._on_instruction, qos,
+                                         event_callbacks=quiet_incompatible_qos())  # fmt: skip
 
         self._last_wall = time.monotonic()
         # Real time: tick at the pose rate and step by the wall time elapsed (a slow render
@@ -220,6 +241,17 @@ class SimArmNode(Node):
         if not -0.01 <= value <= 1.01:
             self._reject("gripper", f"opening {value:g} is outside [0, 1]; clamped")
         self.sim.set_gripper(value)
+
+    def _on_instruction(self, msg: String) -> None:
+        scene = self._scene
+        colour = instructed_colour(self._task, msg.data)
+        if scene is None or colour is None or colour == scene.target_colour:
+            return
+        self._scene = scene.with_target(colour)
+        self._succeeded = False
+        self.get_logger().info(
+            f"instruction names the {colour} cube: it is the target now (was {scene.target_colour})"
+        )
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         del request

@@ -113,7 +113,7 @@ class SimExpertPolicyNode(Node):
         self._episode = 0
         self._step = 0
         self._expert: ScriptedExpert | None = None
-        self._expert_seed = -1
+        self._expert_key: tuple[int, str] = (-1, "")
         self._last_target: Pose | None = None
         self._exec_target: Pose | None = None
         self._state: dict[str, Any] | None = None
@@ -178,11 +178,12 @@ class SimExpertPolicyNode(Node):
         if self._blocking and self._step > 0 and self._done_step != self._step - 1:
             return  # the executor has not finished the previous action
         state = self._state
-        if self._expert is None or int(state["seed"]) != self._expert_seed:
-            # A new scene or episode: plan from the measured pose, which the executor's
-            # target is seeded from at the first action.
+        key = (int(state["seed"]), str(state["target_colour"]))
+        if self._expert is None or key != self._expert_key:
+            # A new scene, episode or target (the sim follows /instruction): plan from the
+            # measured pose, which the executor's target is seeded from at the first action.
             self._expert = ScriptedExpert(scene_from_state(state), self._pose)
-            self._expert_seed = int(state["seed"])
+            self._expert_key = key
             self._last_target = self._pose
         assert self._last_target is not None
         cmd = self._expert.step(sim_state_from_json(state), self._pose.orientation)

@@ -118,6 +118,10 @@ def _register_eval(subparsers: Any) -> None:
                    help="episodes with a strip + GIF, the first N (default -1: all)")  # fmt: skip
     e.add_argument("--out", type=Path, default=Path("out/eval"),
                    help="output directory (default: out/eval)")  # fmt: skip
+    e.add_argument("--redirect-after", type=int, default=0,
+                   help="colour tasks: after N policy steps instruct the next colour (red -> "
+                   "green -> blue -> red); success is then reaching that cube (default 0: "
+                   "off)")  # fmt: skip
     e.set_defaults(func=_run_eval)
 
 
@@ -140,6 +144,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         precision=args.precision,
         device=args.device,
         pictures=args.pictures,
+        redirect_after=args.redirect_after,
     )
     checkpoint = None
     if args.policy == "model" and not args.remote:

@@ -78,6 +78,10 @@ class EpisodeResult:
         outcomes: executor outcomes of this episode's actions by name (:data:`OUTCOME_NAMES`).
         clips: safety-filter clips of this episode's actions by kind (:data:`CLIP_NAMES`).
         final_ee: TCP position at the end (m, base frame), from ``~/task_state``.
+        redirected_from: with ``--redirect-after``, the colour first instructed (then
+            ``instruction``/``target_colour``/``reached``/``success`` are of the colour named
+            at ``redirect_step``); ``None`` when the episode was not redirected.
+        redirect_step: policy steps before the new instruction was sent.
     """
 
     index: int
@@ -94,6 +98,8 @@ class EpisodeResult:
     outcomes: dict[str, int] = field(default_factory=dict)
     clips: dict[str, int] = field(default_factory=dict)
     final_ee: list[float] = field(default_factory=list)
+    redirected_from: str | None = None
+    redirect_step: int | None = None
 
     def __post_init__(self) -> None:
         if self.end_reason not in END_REASONS:

@@ -232,6 +232,22 @@ def sample_scene(
     return Scene(task, seed, cubes, target, spec.template.format(colour=target), cube_size_m)
 
 
+def instructed_colour(task: str, text: str) -> str | None:
+    """The colour ``text`` instructs in ``task`` (its template with that colour; case, runs of
+    white space and one final ``.``, ``?`` or ``!`` ignored), or None: another text, or a task
+    without colours."""
+    spec = TASKS.get(task)
+    if spec is None or not spec.all_colours:
+        return None
+    words = " ".join(text.split()).lower()
+    if words[-1:] in (".", "?", "!"):
+        words = words[:-1].rstrip()
+    for colour in COLOURS:
+        if words == spec.template.format(colour=colour):
+            return colour
+    return None
+
+
 def _place(gen: np.random.Generator, n: int, cfg: TaskConfig) -> list[npt.NDArray[np.float64]]:
     lo = np.array([cfg.x_range_m[0], cfg.y_range_m[0]])
     hi = np.array([cfg.x_range_m[1], cfg.y_range_m[1]])

@@ -16,7 +16,7 @@ import pytest
 from openvla_ros.bag.evaluate import load_robot_profile
 from openvla_ros.errors import ConfigError
 from openvla_ros.sim.expert_demos import GenerateConfig, generate_demos
-from openvla_ros.sim.tasks import COLOURS, sample_scene
+from openvla_ros.sim.tasks import COLOURS, instructed_colour, sample_scene
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,3 +68,16 @@ def test_every_colour_needs_three_cubes(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="all three cubes"):
         generate_demos(cfg, tmp_path / "ds", load_robot_profile("sim"))
     assert not (tmp_path / "ds").exists()
+
+
+def test_instructed_colour_reads_the_task_wording_only() -> None:
+    for colour in COLOURS:
+        assert instructed_colour("reach_colour", f"reach the {colour} cube") == colour
+        assert instructed_colour("reach_colour", f"  Reach  the {colour.upper()} cube? ") == colour
+        assert instructed_colour("pick_colour", f"pick up the {colour} cube.") == colour
+        assert instructed_colour("pick_colour", f"reach the {colour} cube") is None
+        assert instructed_colour("reach_cube", f"reach the {colour} cube") is None
+    for text in ("", "reach the cube", "reach the purple cube", "reach the red cube!!",
+                 "reach the red cube and the blue cube", "no task"):  # fmt: skip
+        assert instructed_colour("reach_colour", text) is None
+    assert instructed_colour("no_such_task", "reach the red cube") is None

@@ -20,6 +20,7 @@ pytest.importorskip("rclpy", reason="rclpy not installed (run scripts/setup_env.
 pytest.importorskip("pybullet", reason="pybullet not installed")
 
 from openvla_ros.nodes.eval_harness import EvalConfig, resolve_checkpoint, run_eval
+from openvla_ros.sim.evaluate import EvalError
 from openvla_ros.sim.tasks import sample_scene
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -107,6 +108,32 @@ def test_shipped_checkpoint_through_the_graph(tmp_path: Path) -> None:
             assert e["end_reason"] == "success" and _over_target(e)
         else:
             assert e["end_reason"] == "step_limit" and e["steps"] == 25 and not _over_target(e)
+
+
+def test_a_redirect_mid_episode_is_followed_by_the_sim_and_the_expert(tmp_path: Path) -> None:
+    """--redirect-after: the next colour is instructed after N steps; the sim's detector and
+    the expert follow it, and the episode is scored on the new cube (checked here against the
+    scene recomputed from its seed and the final TCP, not the harness's verdict)."""
+    out = tmp_path / "redirect"
+    cfg = EvalConfig(out_dir=out, task="reach_colour", episodes=2, seed=5150, policy="expert",
+                     max_steps=30, pictures=0, redirect_after=2)  # fmt: skip
+    summary = run_eval(cfg, None)
+    colours = ["red", "green", "blue"]
+    for e in _episodes(out):
+        scene = sample_scene("reach_colour", e["seed"])
+        new = colours[(colours.index(scene.target_colour) + 1) % 3]
+        assert e["redirected_from"] == scene.target_colour and e["redirect_step"] == 2
+        assert (e["target_colour"], e["instruction"]) == (new, f"reach the {new} cube")
+        assert e["success"] and e["reached"] == new and e["steps_to_success"] > 2
+        cube = scene.cube(new).position
+        ee = e["final_ee"]
+        assert math.hypot(ee[0] - cube[0], ee[1] - cube[1]) <= 0.035
+    task = summary["tasks"]["reach_colour"]
+    assert task["successes"] == 2
+    with pytest.raises(EvalError, match="needs a colour task"):
+        run_eval(EvalConfig(out_dir=tmp_path / "x", task="reach_cube", redirect_after=2), None)
+    with pytest.raises(EvalError, match="redirect_after < max_steps"):
+        run_eval(EvalConfig(out_dir=tmp_path / "y", max_steps=4, redirect_after=4), None)
 
 
 def test_a_lost_service_answer_is_resent_or_covered_by_its_effect(monkeypatch) -> None:

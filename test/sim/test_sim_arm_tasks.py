@@ -74,3 +74,56 @@ def test_reset_scene_and_task_state(spawn) -> None:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def test_the_sim_target_follows_an_instruction_naming_another_cube(spawn) -> None:
+    """An instruction in the task's wording (case and a final '.' ignored) naming another cube
+    makes it the target in ~/task_state; other texts leave the target; a new scene restores
+    its own target."""
+    from openvla_ros.nodes.common import INSTRUCTION_QOS
+
+    proc = spawn(
+        ["-m", "openvla_ros.nodes.sim_arm_node", "--ros-args", "-p", "task:=reach_colour",
+         "-p", "scene_seed:=3", "-p", "camera_hz:=5.0", "-p", "real_time:=false"],
+        name="sim_arm",
+    )  # fmt: skip
+    rclpy.init()
+    node = rclpy.create_node("sim_arm_follow_test")
+    states: list[dict] = []
+    try:
+        node.create_subscription(String, "/sim_arm/task_state",
+                                 lambda m: states.append(json.loads(m.data)), 10)  # fmt: skip
+        pub = node.create_publisher(String, "/instruction", INSTRUCTION_QOS)
+
+        def spin() -> None:
+            rclpy.spin_once(node, timeout_sec=0.05)
+
+        assert wait_for(lambda: len(states) >= 2 and pub.get_subscription_count() >= 1, 30.0,
+                        spin=spin), proc.output()  # fmt: skip
+        scene = sample_scene("reach_colour", 3)
+        assert states[-1]["target_colour"] == scene.target_colour
+        other = next(c for c in ("red", "green", "blue") if c != scene.target_colour)
+        for text in ("reach the purple cube", "pick up the " + other + " cube", "reach"):
+            pub.publish(String(data=text))
+        pub.publish(String(data=f"  Reach the {other.upper()} cube. "))
+
+        def retargeted() -> bool:
+            return bool(states) and states[-1]["target_colour"] == other
+
+        assert wait_for(retargeted, 20.0, spin=spin), (states[-1], proc.output())
+        last = states[-1]
+        assert last["instruction"] == f"reach the {other} cube" and last["seed"] == 3
+        assert last["cubes"] == scene.to_dict()["cubes"]  # same layout, other target
+        assert "it is the target now" in proc.output()
+
+        client = node.create_client(Trigger, "/sim_arm/reset_scene")
+        assert client.wait_for_service(timeout_sec=10.0)
+        future = client.call_async(Trigger.Request())
+        assert wait_for(future.done, 10.0, spin=spin)
+        states.clear()
+        assert wait_for(lambda: len(states) >= 2, 20.0, spin=spin)
+        assert states[-1]["target_colour"] == sample_scene("reach_colour", 4).target_colour
+        assert proc.alive()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
