@@ -114,6 +114,25 @@ class _Episode:
     success_step: int | None = None
     reached: str | None = None
     last_state: dict[str, Any] = field(default_factory=dict)
+    #: A redirect starts a new policy episode (new id, steps from 0): the earlier part's
+    #: executor states and frames, in order, and the policy episode ids no longer followed.
+    earlier_states: list[tuple[int, int]] = field(default_factory=list)
+    earlier_frames: list[npt.NDArray[np.uint8]] = field(default_factory=list)
+    old_episode_ids: set[int] = field(default_factory=set)
+
+    def steps(self) -> int:
+        """Policy steps the executor acted on in this episode, redirects included."""
+        return len(self.earlier_states) + len(self.states)
+
+    def follow_new_policy_episode(self, now_ns: int) -> None:
+        """The instruction changed: the policy node starts a new episode (id + 1, step 0)."""
+        self.earlier_states.extend(self.states[k] for k in sorted(self.states))
+        self.earlier_frames.extend(self.frames[k] for k in sorted(self.frames))
+        if self.episode_id is not None:
+            self.old_episode_ids.add(self.episode_id)
+        self.episode_id = None
+        self.actions, self.states, self.frames = {}, {}, {}
+        self.enabled_at_ns = now_ns
 
 
 def parse_task_state(text: str) -> dict[str, Any]:
@@ -192,7 +211,7 @@ class EvalObserver:
         stamp = stamp_to_ns(msg.header.stamp)
         if ep.enabled_at_ns == 0 or stamp < ep.enabled_at_ns - 10**9:
             return  # not this episode (an in-flight action from before the reset)
-        if ep.episode_id is None:
+        if ep.episode_id is None and int(msg.episode_id) not in ep.old_episode_ids:
             ep.episode_id = int(msg.episode_id)
         if int(msg.episode_id) != ep.episode_id:
             return
@@ -236,7 +255,7 @@ class EvalObserver:
         if ep.reached is None and reached:
             ep.reached = str(reached)
         if ep.success_step is None and bool(state["success"]):
-            ep.success_step = len(ep.states)
+            ep.success_step = ep.steps()
 
     # --- helpers ----------------------------------------------------------------------
     def spin_for(self, seconds: float) -> None:
@@ -371,25 +390,26 @@ class EvalObserver:
         redirect_step: int | None = None
         while time.monotonic() - t0 < timeout_s:
             self.executor.spin_once(timeout_sec=0.02)
-            if redirect_after and redirect_step is None and len(ep.states) >= redirect_after:
-                redirected_from, redirect_step = ep.target_colour, len(ep.states)
+            if redirect_after and redirect_step is None and ep.steps() >= redirect_after:
+                redirected_from, redirect_step = ep.target_colour, ep.steps()
                 colour = COLOURS[(COLOURS.index(ep.target_colour) + 1) % len(COLOURS)]
                 ep.target_colour = colour
                 ep.instruction = TASKS[task].template.format(colour=colour)
                 ep.success_step, ep.reached = None, None
+                ep.follow_new_policy_episode(self.now_ns())
                 self.publish(ep.instruction)
                 continue
             if ep.success_step is not None and (not redirect_after or redirect_step is not None):
                 reason = "success"
                 break
-            if len(ep.states) >= max_steps:
+            if ep.steps() >= max_steps:
                 reason = "step_limit"
                 break
         self.set_enabled(False)
         self.spin_for(0.2)  # the last states / task_state of this episode
         outcomes = {name: 0 for name in OUTCOME_NAMES}
         clips = {name: 0 for name in CLIP_NAMES.values()}
-        for outcome, flags in ep.states.values():
+        for outcome, flags in [*ep.earlier_states, *ep.states.values()]:
             name = OUTCOME_NAMES[outcome] if outcome < len(OUTCOME_NAMES) else str(outcome)
             outcomes[name] = outcomes.get(name, 0) + 1
             for bit, clip in CLIP_NAMES.items():
@@ -402,7 +422,7 @@ class EvalObserver:
             instruction=ep.instruction,
             target_colour=ep.target_colour,
             success=success,
-            steps=len(ep.states),
+            steps=ep.steps(),
             steps_to_success=ep.success_step if success else None,
             reached=ep.reached,
             end_reason=reason,
@@ -413,7 +433,7 @@ class EvalObserver:
             redirected_from=redirected_from,
             redirect_step=redirect_step,
         )
-        frames = [ep.frames[k] for k in sorted(ep.frames)]
+        frames = [*ep.earlier_frames, *(ep.frames[k] for k in sorted(ep.frames))]
         return result, frames
 
     def close(self) -> None:

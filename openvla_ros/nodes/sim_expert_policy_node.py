@@ -155,6 +155,10 @@ class SimExpertPolicyNode(Node):
             self._exec_target = Pose(np.array([p.x, p.y, p.z]), np.array([o.x, o.y, o.z, o.w]))
 
     def _on_instruction(self, msg: String) -> None:
+        if self._instruction and msg.data != self._instruction:
+            # As the policy node: another instruction is a new episode (id + 1, step 0), which
+            # the executor starts from the measured pose.
+            self._new_episode()
         self._instruction = msg.data
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> Any:
@@ -162,13 +166,16 @@ class SimExpertPolicyNode(Node):
         response.success, response.message = True, "enabled" if self._enabled else "disabled"
         return response
 
-    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
-        del request
+    def _new_episode(self) -> None:
         self._episode += 1
         self._step = 0
         self._expert = None
         self._done_step = None
         self._exec_target = None
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
+        del request
+        self._new_episode()
         response.success, response.message = True, f"episode {self._episode}"
         return response
 

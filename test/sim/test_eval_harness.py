@@ -136,6 +136,20 @@ def test_a_redirect_mid_episode_is_followed_by_the_sim_and_the_expert(tmp_path: 
         run_eval(EvalConfig(out_dir=tmp_path / "y", max_steps=4, redirect_after=4), None)
 
 
+def test_the_policy_node_goes_on_after_a_redirect(tmp_path: Path) -> None:
+    """The policy node starts a new episode (id + 1, step 0) on the new instruction: the
+    harness follows it, so the episode runs on to its step limit instead of timing out."""
+    out = tmp_path / "model_redirect"
+    cfg = EvalConfig(out_dir=out, task="reach_colour", episodes=1, seed=777, max_steps=6,
+                     pictures=1, redirect_after=2)  # fmt: skip
+    run_eval(cfg, resolve_checkpoint(None, out))
+    (e,) = _episodes(out)
+    assert e["redirect_step"] == 2 and e["redirected_from"] is not None
+    assert e["end_reason"] in ("success", "step_limit"), e
+    assert e["steps"] == 6 or e["success"]
+    assert e["outcomes"]["executed"] >= 3 and e["outcomes"]["rejected"] == 0
+
+
 def test_a_lost_service_answer_is_resent_or_covered_by_its_effect(monkeypatch) -> None:
     # The class of the CI failure seen in sim-demos: the server did the work but its answer
     # never arrived. Here the server node is never spun: no answer ever comes.
