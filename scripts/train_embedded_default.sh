@@ -9,8 +9,8 @@
 # the shipped checkpoint was made are in data/embedded_default/TRAINING.md.
 #
 # Usage: scripts/train_embedded_default.sh [WORK_DIR]   (default: out/embedded_default_build)
-# Environment: STEPS1-4, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
-# EVAL_EPISODES override the defaults (those that made the shipped checkpoint);
+# Environment: STEPS1-5, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
+# CONTRAST_COLOUR, EVAL_EPISODES override the defaults (those that made the shipped checkpoint);
 # INSTALL=1 copies the result into data/embedded_default.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +28,8 @@ demos_colour_more="${DEMOS_COLOUR_MORE:-500}"
 dart_cube="${DART_CUBE:-700}"
 dart_colour="${DART_COLOUR:-832}"
 steps4="${STEPS4:-12000}"
+contrast_colour="${CONTRAST_COLOUR:-1816}"
+steps5="${STEPS5:-9000}"
 eval_episodes="${EVAL_EPISODES:-60}"
 key=sim_reach
 mkdir -p "$work"
@@ -67,6 +69,13 @@ if [ ! -f "$work/demos_dart/meta/info.json" ]; then
     --workers 2
   mv "$work/demos_dart.tmp" "$work/demos_dart"
 fi
+if [ ! -f "$work/demos_c/meta/info.json" ]; then
+  stamp "demos: + contrastive reach_colour x $contrast_colour (each layout once per colour)"
+  cp -r "$work/demos_dart" "$work/demos_c.tmp"
+  openvla-ros sim-demos --task reach_colour --episodes "$contrast_colour" --seed 400000 \
+    --every-colour --out "$work/demos_c.tmp" --unnorm-key "$key" --workers 2
+  mv "$work/demos_c.tmp" "$work/demos_c"
+fi
 
 # 2. A random base with OpenVLA's architecture and published layout; sizes for this CPU:
 #    32 px patches (49 image tokens per tower), 64-wide towers, a 4 x 128 Llama.
@@ -78,7 +87,8 @@ openvla-ros make-checkpoint "$work/base" --seed 0 --shards 1 --dtype fp32 \
 # 3. Full fine-tunes from scratch (towers included) with OpenVLA's loss (7 action tokens +
 #    EOS): stage 1 on reach_cube, stage 2 from stage 1 on reach_cube + reach_colour, stage 3
 #    from stage 2 on the larger set (stage 2 had started to overfit its 4.5 k frames), stage 4
-#    from stage 3 on that set plus the perturbed (DART-style) demos, with a cosine decay.
+#    from stage 3 on that set plus the perturbed (DART-style) demos, with a cosine decay,
+#    stage 5 from stage 4 on all of it plus the contrastive colour demos (lr 5e-4, cosine).
 common=(--full --train-vision --batch 16 --lr 1e-3 --weight-decay 0.0 --max-grad-norm 1.0
         --threads "$threads" --val-every 1000 --val-frames 128 --save-every 500
         --log-every 50 --seed 0)
@@ -99,9 +109,14 @@ OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage2" \
   $(resume "$work/stage3")
 stamp "finetune stage 4: $steps4 steps on the clean + perturbed set, cosine decay"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage3" \
-  --dataset "$work/demos_dart" --unnorm-key "$key" --overwrite-key --out "$work/model" \
+  --dataset "$work/demos_dart" --unnorm-key "$key" --overwrite-key --out "$work/stage4" \
   --steps "$steps4" --val-episodes 25 --save-dtype bf16 --lr-schedule cosine \
-  --warmup-steps 300 "${common[@]}" $(resume "$work/model")
+  --warmup-steps 300 "${common[@]}" $(resume "$work/stage4")
+stamp "finetune stage 5: $steps5 steps on everything + the contrastive colour demos, cosine"
+OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage4" \
+  --dataset "$work/demos_c" --unnorm-key "$key" --overwrite-key --out "$work/model" \
+  --steps "$steps5" --val-episodes 25 --save-dtype bf16 --lr-schedule cosine \
+  --warmup-steps 200 "${common[@]}" --lr 5e-4 $(resume "$work/model")
 
 # 4. Closed-loop evaluation through the ROS graph on held-out seeds.
 for task in reach_cube reach_colour; do
