@@ -71,8 +71,8 @@ class DemoConfig:
     out_dir: Path
     checkpoint: Path | None = None
     steps: int = 20
-    instruction: str = "reach the red cube"
-    task: str = "reach_colour"
+    instruction: str = "reach the cube"
+    task: str = "reach_cube"
     scene_seed: int = 1_000_000
     mode: str = "non_blocking"
     command_type: str = "pose"
@@ -234,6 +234,11 @@ class _Observer:
                                       STATE_QOS)  # fmt: skip
         self.node.create_subscription(Image, "/camera/image_raw", self._on_image, SENSOR_QOS)
         self.node.create_subscription(PoseStamped, "/openvla/ee_pose", self._on_pose, SENSOR_QOS)
+        # The sim's own verdict (its detectors, never the policy's output), when it runs a task.
+        self.task_state: dict[str, Any] = {}
+        self.success_step: int | None = None
+        self.reached_first: str | None = None
+        self.node.create_subscription(String, "/sim_arm/task_state", self._on_task_state, 10)
         self.enable_clients: list[Any] = [
             self.node.create_client(SetBool, "/openvla_executor/enable"),
             self.node.create_client(SetBool, "/openvla_policy/enable"),
@@ -258,6 +263,19 @@ class _Observer:
         self._image_by_stamp[stamp_to_ns(msg.header.stamp)] = rgb
         if len(self._image_by_stamp) > 64:  # keep memory bounded: only recent frames matter
             del self._image_by_stamp[min(self._image_by_stamp)]
+
+    def _on_task_state(self, msg: Any) -> None:
+        try:
+            state = json.loads(msg.data)
+        except json.JSONDecodeError:
+            return
+        if not isinstance(state, dict) or not self.steps:
+            return  # before the first action: nothing the policy did yet
+        self.task_state = state
+        if self.reached_first is None and state.get("reached"):
+            self.reached_first = str(state["reached"])
+        if self.success_step is None and state.get("success"):
+            self.success_step = self.done_steps()
 
     def _on_pose(self, msg: Any) -> None:
         p = msg.pose.position
@@ -388,9 +406,38 @@ def _write_outputs(config: DemoConfig, obs: _Observer) -> dict[str, Any]:
         "latency_ms_median": float(np.median(latencies)) if latencies else None,
         "ee_start_xyz": obs.measured[0][1] if obs.measured else None,
         "ee_end_xyz": obs.measured[-1][1] if obs.measured else None,
+        "sim": _sim_verdict(config, obs),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _sim_verdict(config: DemoConfig, obs: _Observer) -> dict[str, Any] | None:
+    """What the simulator's detectors said (``None`` without a task scene)."""
+    state = obs.task_state
+    if not config.task or not state:
+        return None
+    return {
+        "task": state.get("task"),
+        "seed": state.get("seed"),
+        "instruction": state.get("instruction"),
+        "target_colour": state.get("target_colour"),
+        "success_at_step": obs.success_step,
+        "reached_first": obs.reached_first,
+        "succeeded": bool(state.get("succeeded")),
+    }
+
+
+def _verdict_line(verdict: dict[str, Any] | None, steps: int) -> str:
+    if verdict is None:
+        return "sim: no task scene, no success detector"
+    target = f"the {verdict['target_colour']} cube"
+    if verdict["success_at_step"] is not None:
+        return (f"sim: '{verdict['instruction']}': reached {target} after "
+                f"{verdict['success_at_step']} steps (success)")  # fmt: skip
+    first = verdict["reached_first"]
+    return (f"sim: '{verdict['instruction']}': {target} not reached in {steps} steps (first "
+            f"cube reached: {first or 'none'})")  # fmt: skip
 
 
 def _print_table(records: Sequence[StepRecord]) -> None:
@@ -437,6 +484,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         obs.spin_for(0.5)  # let the arm settle for the trajectory plot
         _print_table(obs.records())
         summary = _write_outputs(config, obs)
+        print(_verdict_line(summary["sim"], summary["steps"]))
         print(f"\nwrote {config.out_dir}/steps.csv, camera_strip.png, trajectory.png, summary.json")
         return summary
     finally:

@@ -46,3 +46,9 @@ def test_demo_runs_the_graph_and_writes_outputs(
     assert strip.std() > 10  # a rendered scene, not a blank image
     assert (out / "trajectory.png").stat().st_size > 10_000
     assert (out / "steps.csv").read_text().count("\n") == 5
+    # The sim's verdict on its default task scene (reach_cube, seed 1000000), from task_state.
+    sim = summary["sim"]
+    assert (sim["task"], sim["seed"], sim["instruction"]) == ("reach_cube", 1_000_000,
+                                                              "reach the cube")  # fmt: skip
+    assert sim["succeeded"] == (sim["success_at_step"] is not None)
+    assert "sim: 'reach the cube':" in result.stdout
