@@ -11,9 +11,9 @@ cubes visible) the checkpoint is asked for its action under each of the three in
 * the largest change of the first action token's logits when only the colour word changes;
 * which cube the predicted first xy move points at (largest cosine to the TCP -> cube
   direction) per instructed colour: a confusion table; chance is one third;
-* per LLM layer, the attention entropy of the positions from the colour word on, and the
-  largest attention the last prompt position (which emits the first action token) pays to
-  the colour word (needs the eager attention path; computed on the first layout).
+* per LLM layer, the attention entropy of the positions from the colour word on (mean), and
+  the largest attention the last prompt position (which emits the first action token) pays to
+  the colour word (max over heads, layouts and the three colour words; eager attention).
 
 This is the measurement behind data/embedded_default/TRAINING.md's statement that the shipped
 checkpoint is not colour-grounded. Nothing here trains or changes the checkpoint.
@@ -67,27 +67,33 @@ def _pointed_at(move: np.ndarray, scene: Any, ee: np.ndarray) -> int | None:
     return int(np.argmax(cos))
 
 
-def _attention(policy: OpenVLAPolicy, image: np.ndarray, prompt: torch.Tensor,
-               colour_id: int) -> dict[str, list[float]]:  # fmt: skip
+def _attention(policy: OpenVLAPolicy, images: list[np.ndarray], prompts: list[torch.Tensor],
+               at: int) -> dict[str, list[float]]:  # fmt: skip
+    """Attention statistics over every (image, prompt) pair; ``at``: the colour word's index
+    in the prompt ids."""
     lm = policy.network.language_model
     for module in lm.modules():
         config = getattr(module, "config", None)
         if config is not None and hasattr(config, "_attn_implementation"):
             config._attn_implementation = "eager"  # sdpa returns no attention weights
-    pixels = policy._pixels([image])
-    images = policy.network.embed_images(pixels)
-    with torch.inference_mode():
-        inputs, mask, positions = build_prefill_inputs(policy.network, images, [prompt])
-        out = lm(inputs_embeds=inputs, attention_mask=mask, position_ids=positions,
-                 output_attentions=True)  # fmt: skip
-    # [BOS] + image tokens + the rest of the prompt: the colour word's sequence position.
-    ci = 1 + images.shape[1] + prompt.tolist()[1:].index(colour_id)
-    entropy, to_colour = [], []
-    for att in out.attentions:
-        rows = att[0, :, ci:, :]
-        entropy.append(round(float(-(rows.clamp_min(1e-12).log() * rows).sum(-1).mean()), 3))
-        to_colour.append(round(float(att[0, :, -1, ci].max()), 4))
-    return {"entropy_nats": entropy, "last_to_colour": to_colour}
+    entropy: list[list[float]] = []
+    to_colour: list[list[float]] = []
+    for image in images:
+        tokens = policy.network.embed_images(policy._pixels([image]))
+        for prompt in prompts:
+            with torch.inference_mode():
+                inputs, mask, pos = build_prefill_inputs(policy.network, tokens, [prompt])
+                out = lm(inputs_embeds=inputs, attention_mask=mask, position_ids=pos,
+                         output_attentions=True)  # fmt: skip
+            # [BOS] + image tokens + the rest of the prompt: the colour word's position.
+            ci = tokens.shape[1] + at
+            rows = [a[0, :, ci:, :] for a in out.attentions]
+            entropy.append([float(-(r.clamp_min(1e-12).log() * r).sum(-1).mean()) for r in rows])
+            to_colour.append([float(a[0, :, -1, ci].max()) for a in out.attentions])
+    return {
+        "entropy_nats": [round(float(v), 3) for v in np.mean(entropy, axis=0)],
+        "last_to_colour": [round(float(v), 6) for v in np.max(to_colour, axis=0)],
+    }
 
 
 def probe(checkpoint: Path, layouts: int, seed: int) -> dict[str, Any]:
@@ -110,7 +116,7 @@ def probe(checkpoint: Path, layouts: int, seed: int) -> dict[str, Any]:
         for i, r in enumerate(results):
             j = _pointed_at(np.asarray(r.action[:2]), scene, ee)
             confusion[i, 3 if j is None else j] += 1
-    attention = _attention(policy, frames[0][1], prompts[0], int(prompts[0][differs[0]]))
+    attention = _attention(policy, [f[1] for f in frames], prompts, differs[0])
     hits = int(np.trace(confusion[:, :3]))
     return {
         "checkpoint": str(checkpoint),
@@ -148,10 +154,10 @@ def main() -> int:
           f" = {result['pointed_at_instructed_rate']:.2f} (chance 0.33)")  # fmt: skip
     for colour, row in result["confusion_rows_instructed_cols_pointed"].items():
         print(f"    instructed {colour:5s} -> " + ", ".join(f"{k} {v}" for k, v in row.items()))
-    print(f"  attention entropy per layer (nats, from the colour word on): "
+    print(f"  attention entropy per layer (nats, from the colour word on, mean): "
           f"{result['entropy_nats']}")  # fmt: skip
-    print(f"  last prompt position -> colour word, max over heads per layer: "
-          f"{result['last_to_colour']}")  # fmt: skip
+    print(f"  last prompt position -> colour word per layer, max over heads, layouts and "
+          f"colours: {result['last_to_colour']}")  # fmt: skip
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2))
     return 0

@@ -33,6 +33,12 @@ steps5="${STEPS5:-9000}"
 eval_episodes="${EVAL_EPISODES:-60}"
 key=sim_reach
 mkdir -p "$work"
+if [ -d "$work/model/training" ] && [ ! -d "$work/stage4" ] && [ ! -d "$work/demos_c" ]; then
+  # Before stage 5 existed, stage 4 wrote to model/: resuming there would continue stage 4.
+  echo "$work/model holds a stage-4 run of an older version of this script:" \
+    "move it to $work/stage4 (or use a new WORK_DIR)" >&2
+  exit 2
+fi
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 

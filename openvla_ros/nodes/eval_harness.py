@@ -107,32 +107,27 @@ class _Episode:
     instruction: str = ""
     target_colour: str = ""
     enabled_at_ns: int = 0
+    #: The policy episode id of this episode's first action. A new instruction (a redirect, or
+    #: one the policy heard after its reset) makes the policy node start a newer id at step 0:
+    #: actions of this id and newer ones all belong to this episode, keyed (id, step).
     episode_id: int | None = None
-    actions: dict[int, int] = field(default_factory=dict)  # step -> image stamp (ns)
-    states: dict[int, tuple[int, int]] = field(default_factory=dict)  # step -> (outcome, clips)
-    frames: dict[int, npt.NDArray[np.uint8]] = field(default_factory=dict)
+    actions: dict[tuple[int, int], int] = field(default_factory=dict)  # -> image stamp (ns)
+    #: -> (executor outcome, clip flags)
+    states: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    frames: dict[tuple[int, int], npt.NDArray[np.uint8]] = field(default_factory=dict)
+    redirected_from: str | None = None
+    left_old_cube: bool = False  #: after a redirect, a task_state not at the old cube was seen
     success_step: int | None = None
     reached: str | None = None
     last_state: dict[str, Any] = field(default_factory=dict)
-    #: A redirect starts a new policy episode (new id, steps from 0): the earlier part's
-    #: executor states and frames, in order, and the policy episode ids no longer followed.
-    earlier_states: list[tuple[int, int]] = field(default_factory=list)
-    earlier_frames: list[npt.NDArray[np.uint8]] = field(default_factory=list)
-    old_episode_ids: set[int] = field(default_factory=set)
 
     def steps(self) -> int:
         """Policy steps the executor acted on in this episode, redirects included."""
-        return len(self.earlier_states) + len(self.states)
+        return len(self.states)
 
-    def follow_new_policy_episode(self, now_ns: int) -> None:
-        """The instruction changed: the policy node starts a new episode (id + 1, step 0)."""
-        self.earlier_states.extend(self.states[k] for k in sorted(self.states))
-        self.earlier_frames.extend(self.frames[k] for k in sorted(self.frames))
-        if self.episode_id is not None:
-            self.old_episode_ids.add(self.episode_id)
-        self.episode_id = None
-        self.actions, self.states, self.frames = {}, {}, {}
-        self.enabled_at_ns = now_ns
+    def acted_frames(self) -> list[npt.NDArray[np.uint8]]:
+        """The frames of the actions the executor acted on, in order."""
+        return [self.frames[k] for k in sorted(self.states) if k in self.frames]
 
 
 def parse_task_state(text: str) -> dict[str, Any]:
@@ -143,7 +138,7 @@ def parse_task_state(text: str) -> dict[str, Any]:
     """
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge ints, deep nesting
         raise EvalError(f"task_state is not JSON: {exc}") from exc
     if not isinstance(data, dict) or "seed" not in data or "success" not in data:
         raise EvalError(f"task_state lacks seed/success: {text[:200]}")
@@ -211,32 +206,30 @@ class EvalObserver:
         stamp = stamp_to_ns(msg.header.stamp)
         if ep.enabled_at_ns == 0 or stamp < ep.enabled_at_ns - 10**9:
             return  # not this episode (an in-flight action from before the reset)
-        if ep.episode_id is None and int(msg.episode_id) not in ep.old_episode_ids:
+        if ep.episode_id is None:
             ep.episode_id = int(msg.episode_id)
-        if int(msg.episode_id) != ep.episode_id:
-            return
-        step = int(msg.step)
-        ep.actions[step] = stamp
+        if int(msg.episode_id) < ep.episode_id:
+            return  # an older policy episode: the previous scene's
+        key = (int(msg.episode_id), int(msg.step))
+        ep.actions[key] = stamp
         image = self._images.get(stamp)
         if image is None and self._images:
             image = self._images[max(self._images)]  # e.g. an expert that does not stamp frames
         if image is not None:
-            ep.frames[step] = image
+            ep.frames[key] = image
 
     def _on_state(self, msg: Any) -> None:
         from openvla_ros.nodes.common import stamp_to_ns
 
         ep = self.ep
-        step = int(msg.step)
-        if ep.episode_id is None or int(msg.episode_id) != ep.episode_id:
-            return
+        key = (int(msg.episode_id), int(msg.step))
         # Heartbeats repeat the last action's identity: count each action once, by stamp.
         if (
-            step in ep.actions
-            and step not in ep.states
-            and stamp_to_ns(msg.action_stamp) == ep.actions[step]
+            key in ep.actions
+            and key not in ep.states
+            and stamp_to_ns(msg.action_stamp) == ep.actions[key]
         ):
-            ep.states[step] = (int(msg.outcome), int(msg.clip_flags))
+            ep.states[key] = (int(msg.outcome), int(msg.clip_flags))
 
     def _on_task_state(self, msg: Any) -> None:
         try:
@@ -252,6 +245,10 @@ class EvalObserver:
         if str(state.get("target_colour", ep.target_colour)) != ep.target_colour:
             return  # the sim has not taken a redirect yet: its success is the old cube's
         reached = state.get("reached")
+        if ep.redirected_from is not None and not ep.left_old_cube:
+            if reached == ep.redirected_from:
+                return  # still at the cube of the first instruction: not a new reach
+            ep.left_old_cube = True
         if ep.reached is None and reached:
             ep.reached = str(reached)
         if ep.success_step is None and bool(state["success"]):
@@ -363,9 +360,12 @@ class EvalObserver:
         # Two fresh frames after the reset: the policy only ever uses the newest one.
         reset_ns = self.now_ns()
         self.spin_until(lambda: self._newest_image_ns > reset_ns + 10**8, 20.0, "a fresh frame")
+        instruction = str(answer["instruction"])
+        # The instruction first, while disabled: a policy that hears it after its reset starts
+        # one more episode (newer id, which _on_action follows), not one on the old text.
+        self.publish(instruction)
         for name in ("openvla_executor", "openvla_policy"):
             self.call(self.reset[name], self._trigger.Request())
-        instruction = str(answer["instruction"])
         self.ep = _Episode(
             seed=seed,
             instruction=instruction,
@@ -373,7 +373,7 @@ class EvalObserver:
             enabled_at_ns=self.now_ns(),
         )
         self.set_enabled(True)
-        self.publish(instruction)
+        self.publish(instruction)  # the same text again: no new episode where it was heard
         return answer
 
     def run_episode(
@@ -396,7 +396,7 @@ class EvalObserver:
                 ep.target_colour = colour
                 ep.instruction = TASKS[task].template.format(colour=colour)
                 ep.success_step, ep.reached = None, None
-                ep.follow_new_policy_episode(self.now_ns())
+                ep.redirected_from = redirected_from
                 self.publish(ep.instruction)
                 continue
             if ep.success_step is not None and (not redirect_after or redirect_step is not None):
@@ -409,7 +409,7 @@ class EvalObserver:
         self.spin_for(0.2)  # the last states / task_state of this episode
         outcomes = {name: 0 for name in OUTCOME_NAMES}
         clips = {name: 0 for name in CLIP_NAMES.values()}
-        for outcome, flags in [*ep.earlier_states, *ep.states.values()]:
+        for outcome, flags in ep.states.values():
             name = OUTCOME_NAMES[outcome] if outcome < len(OUTCOME_NAMES) else str(outcome)
             outcomes[name] = outcomes.get(name, 0) + 1
             for bit, clip in CLIP_NAMES.items():
@@ -433,7 +433,7 @@ class EvalObserver:
             redirected_from=redirected_from,
             redirect_step=redirect_step,
         )
-        frames = [*ep.earlier_frames, *(ep.frames[k] for k in sorted(ep.frames))]
+        frames = ep.acted_frames()
         return result, frames
 
     def close(self) -> None:

@@ -48,6 +48,7 @@ from openvla_ros.nodes.common import (
     SENSOR_QOS,
     changed_values,
     declare_specs,
+    guarded,
     ns_to_stamp,
     quiet_incompatible_qos,
     run_node,
@@ -171,8 +172,10 @@ class SimArmNode(Node):
             # The policy node's two /instruction subscriptions (docs/interfaces.md), so the
             # sim hears every instruction the policy hears.
             for qos in (INSTRUCTION_QOS, INSTRUCTION_LATCHED_QOS):
-                self.create_subscription(String, "/instruction", self._on_instruction, qos,
-                                         event_callbacks=quiet_incompatible_qos())  # fmt: skip
+                self.create_subscription(
+                    String, "/instruction", guarded(self, self._on_instruction), qos,
+                    event_callbacks=quiet_incompatible_qos(),
+                )  # fmt: skip
 
         self._last_wall = time.monotonic()
         # Real time: tick at the pose rate and step by the wall time elapsed (a slow render

@@ -18,6 +18,7 @@ between actions; blocking waits for the executor's ``action_done`` as well.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Any
@@ -38,6 +39,7 @@ from openvla_ros.nodes.common import (
     SENSOR_QOS,
     STATE_QOS,
     declare_specs,
+    guarded,
     run_node,
     stamp_to_ns,
 )
@@ -122,19 +124,27 @@ class SimExpertPolicyNode(Node):
         self._instruction = ""
         self._done_step: int | None = None
         self._pub = self.create_publisher(DeltaAction, v["action_topic"], ACTION_QOS)
-        self.create_subscription(String, v["task_state_topic"], self._on_task_state, 10)
-        self.create_subscription(Image, v["camera_topic"], self._on_image, SENSOR_QOS)
-        self.create_subscription(PoseStamped, v["pose_topic"], self._on_pose, POSE_QOS)
-        self.create_subscription(ExecutorState, v["state_topic"], self._on_exec, STATE_QOS)
-        self.create_subscription(String, v["instruction_topic"], self._on_instruction,
+        # Guarded: a malformed message or a failing plan is logged, the node lives on.
+        g = functools.partial(guarded, self)
+        self.create_subscription(String, v["task_state_topic"], g(self._on_task_state), 10)
+        self.create_subscription(Image, v["camera_topic"], g(self._on_image), SENSOR_QOS)
+        self.create_subscription(PoseStamped, v["pose_topic"], g(self._on_pose), POSE_QOS)
+        self.create_subscription(ExecutorState, v["state_topic"], g(self._on_exec), STATE_QOS)
+        self.create_subscription(String, v["instruction_topic"], g(self._on_instruction),
                                  INSTRUCTION_QOS)  # fmt: skip
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_service(Trigger, "~/reset", self._on_reset)
-        self.create_timer(1.0 / float(v["control_hz"]), self._tick)
+        self.create_timer(1.0 / float(v["control_hz"]), g(self._tick))
         self.get_logger().info("sim expert in the policy's place: privileged task_state in")
 
     def _on_task_state(self, msg: String) -> None:
-        self._state = json.loads(msg.data)
+        try:
+            state = json.loads(msg.data)
+        except (ValueError, RecursionError):  # not JSON, a huge int, deep nesting
+            self.get_logger().warning("task_state is not JSON: ignored", throttle_duration_sec=1.0)
+            return
+        if isinstance(state, dict) and "seed" in state and "target_colour" in state:
+            self._state = state
 
     def _on_image(self, msg: Image) -> None:
         self._image_ns = stamp_to_ns(msg.header.stamp)

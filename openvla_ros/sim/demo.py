@@ -267,7 +267,7 @@ class _Observer:
     def _on_task_state(self, msg: Any) -> None:
         try:
             state = json.loads(msg.data)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a huge int, deep nesting
             return
         if not isinstance(state, dict) or not self.steps:
             return  # before the first action: nothing the policy did yet

@@ -186,3 +186,52 @@ def test_a_lost_service_answer_is_resent_or_covered_by_its_effect(monkeypatch) -
     finally:
         server.destroy_node()
         rclpy.try_shutdown()
+
+
+def test_episode_accounting_follows_newer_policy_episodes_and_a_redirect() -> None:
+    """Callback level (messages built here, no graph): actions of the first policy episode and
+    of newer ones (a new instruction restarts the id at step 0) all count, older ids do not,
+    heartbeats count once; after a redirect the old cube still under the hand is not a
+    reach of the new target."""
+    from types import SimpleNamespace as Ns
+
+    import rclpy
+
+    from openvla_ros.nodes.eval_harness import EvalObserver, _Episode
+
+    def stamp(ns: int) -> Ns:
+        return Ns(sec=ns // 10**9, nanosec=ns % 10**9)
+
+    def action(eid: int, step: int, ns: int) -> Ns:
+        return Ns(header=Ns(stamp=stamp(ns)), episode_id=eid, step=step)
+
+    def state(eid: int, step: int, ns: int) -> Ns:
+        return Ns(episode_id=eid, step=step, action_stamp=stamp(ns), outcome=0, clip_flags=0)
+
+    def task(reached: str | None, target: str = "green", success: bool = False) -> Ns:
+        return Ns(data=json.dumps({"seed": 7, "success": success, "reached": reached,
+                                   "target_colour": target}))  # fmt: skip
+
+    rclpy.init()
+    try:
+        obs = EvalObserver()
+        t0 = 10 * 10**9
+        obs.ep = _Episode(seed=7, instruction="reach the red cube", target_colour="red",
+                          enabled_at_ns=t0)  # fmt: skip
+        obs._on_action(action(5, 9, t0 - 5 * 10**9))  # before the reset: ignored
+        for eid, step, ns in [(6, 0, t0 + 1), (6, 1, t0 + 2), (7, 0, t0 + 3), (5, 3, t0 + 4)]:
+            obs._on_action(action(eid, step, ns))
+            obs._on_state(state(eid, step, ns))
+            obs._on_state(state(eid, step, ns))  # a heartbeat repeats it
+        assert obs.ep.steps() == 3  # ids 6 and 7; id 5 is older than the first one seen
+        # Redirect to green while the hand is at red: red is not the new reach.
+        obs.ep.target_colour, obs.ep.redirected_from = "green", "red"
+        obs._on_task_state(task("red", target="red"))  # the sim has not switched yet
+        obs._on_task_state(task("red"))
+        assert obs.ep.reached is None
+        obs._on_task_state(task(None))
+        obs._on_task_state(task("green", success=True))
+        assert obs.ep.reached == "green" and obs.ep.success_step == 3
+        obs.node.destroy_node()
+    finally:
+        rclpy.try_shutdown()

@@ -105,6 +105,10 @@ def test_the_sim_target_follows_an_instruction_naming_another_cube(spawn) -> Non
         other = next(c for c in ("red", "green", "blue") if c != scene.target_colour)
         for text in ("reach the purple cube", "pick up the " + other + " cube", "reach"):
             pub.publish(String(data=text))
+        # Texts in another wording leave the target: several fresh task_states later it holds.
+        states.clear()
+        assert wait_for(lambda: len(states) >= 4, 20.0, spin=spin)
+        assert {s["target_colour"] for s in states} == {scene.target_colour}
         pub.publish(String(data=f"  Reach the {other.upper()} cube. "))
 
         def retargeted() -> bool:
