@@ -111,9 +111,13 @@ class _Episode:
     #: one the policy heard after its reset) makes the policy node start a newer id at step 0:
     #: actions of this id and newer ones all belong to this episode, keyed (id, step).
     episode_id: int | None = None
+    #: The policy's reset answer ("episode N"): ids below it are the previous scene's.
+    min_episode_id: int = -1
     actions: dict[tuple[int, int], int] = field(default_factory=dict)  # -> image stamp (ns)
     #: -> (executor outcome, clip flags)
     states: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    #: States that arrived before their action (two publishers): (stamp, outcome, clips).
+    early_states: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
     frames: dict[tuple[int, int], npt.NDArray[np.uint8]] = field(default_factory=dict)
     redirected_from: str | None = None
     left_old_cube: bool = False  #: after a redirect, a task_state not at the old cube was seen
@@ -128,6 +132,14 @@ class _Episode:
     def acted_frames(self) -> list[npt.NDArray[np.uint8]]:
         """The frames of the actions the executor acted on, in order."""
         return [self.frames[k] for k in sorted(self.states) if k in self.frames]
+
+
+def _episode_of(reply: Any) -> int:
+    """The episode id in a policy's ``~/reset`` answer (``"episode N"``); -1 if none."""
+    words = str(getattr(reply, "message", "")).split()
+    if len(words) == 2 and words[0] == "episode" and words[1].isdigit():
+        return int(words[1])
+    return -1
 
 
 def parse_task_state(text: str) -> dict[str, Any]:
@@ -206,12 +218,17 @@ class EvalObserver:
         stamp = stamp_to_ns(msg.header.stamp)
         if ep.enabled_at_ns == 0 or stamp < ep.enabled_at_ns - 10**9:
             return  # not this episode (an in-flight action from before the reset)
+        if int(msg.episode_id) < ep.min_episode_id:
+            return  # an older policy episode: the previous scene's
         if ep.episode_id is None:
             ep.episode_id = int(msg.episode_id)
         if int(msg.episode_id) < ep.episode_id:
-            return  # an older policy episode: the previous scene's
+            return
         key = (int(msg.episode_id), int(msg.step))
         ep.actions[key] = stamp
+        early = ep.early_states.pop(key, None)
+        if early is not None and early[0] == stamp and key not in ep.states:
+            ep.states[key] = early[1:]
         image = self._images.get(stamp)
         if image is None and self._images:
             image = self._images[max(self._images)]  # e.g. an expert that does not stamp frames
@@ -223,13 +240,16 @@ class EvalObserver:
 
         ep = self.ep
         key = (int(msg.episode_id), int(msg.step))
-        # Heartbeats repeat the last action's identity: count each action once, by stamp.
-        if (
-            key in ep.actions
-            and key not in ep.states
-            and stamp_to_ns(msg.action_stamp) == ep.actions[key]
-        ):
-            ep.states[key] = (int(msg.outcome), int(msg.clip_flags))
+        stamp = stamp_to_ns(msg.action_stamp)
+        # An action's decision state carries its image stamp; heartbeats and done reports do
+        # not (zero stamp): count each action once, by (id, step) and stamp.
+        if key in ep.states:
+            return
+        if key in ep.actions:
+            if stamp == ep.actions[key]:
+                ep.states[key] = (int(msg.outcome), int(msg.clip_flags))
+        elif stamp != 0 and key[0] >= ep.min_episode_id and len(ep.early_states) < 64:
+            ep.early_states[key] = (stamp, int(msg.outcome), int(msg.clip_flags))
 
     def _on_task_state(self, msg: Any) -> None:
         try:
@@ -364,13 +384,14 @@ class EvalObserver:
         # The instruction first, while disabled: a policy that hears it after its reset starts
         # one more episode (newer id, which _on_action follows), not one on the old text.
         self.publish(instruction)
-        for name in ("openvla_executor", "openvla_policy"):
-            self.call(self.reset[name], self._trigger.Request())
+        replies = {name: self.call(self.reset[name], self._trigger.Request())
+                   for name in ("openvla_executor", "openvla_policy")}  # fmt: skip
         self.ep = _Episode(
             seed=seed,
             instruction=instruction,
             target_colour=str(answer.get("target_colour", "")),
             enabled_at_ns=self.now_ns(),
+            min_episode_id=_episode_of(replies["openvla_policy"]),
         )
         self.set_enabled(True)
         self.publish(instruction)  # the same text again: no new episode where it was heard

@@ -197,7 +197,10 @@ def test_episode_accounting_follows_newer_policy_episodes_and_a_redirect() -> No
 
     import rclpy
 
-    from openvla_ros.nodes.eval_harness import EvalObserver, _Episode
+    from openvla_ros.nodes.eval_harness import EvalObserver, _Episode, _episode_of
+
+    assert _episode_of(Ns(message="episode 6")) == 6
+    assert _episode_of(Ns(message="enabled")) == _episode_of(None) == -1
 
     def stamp(ns: int) -> Ns:
         return Ns(sec=ns // 10**9, nanosec=ns % 10**9)
@@ -216,14 +219,22 @@ def test_episode_accounting_follows_newer_policy_episodes_and_a_redirect() -> No
     try:
         obs = EvalObserver()
         t0 = 10 * 10**9
+        # The policy answered its reset with "episode 6".
         obs.ep = _Episode(seed=7, instruction="reach the red cube", target_colour="red",
-                          enabled_at_ns=t0)  # fmt: skip
+                          enabled_at_ns=t0, min_episode_id=6)  # fmt: skip
         obs._on_action(action(5, 9, t0 - 5 * 10**9))  # before the reset: ignored
-        for eid, step, ns in [(6, 0, t0 + 1), (6, 1, t0 + 2), (7, 0, t0 + 3), (5, 3, t0 + 4)]:
+        obs._on_action(action(5, 2, t0))  # in flight from the old episode: ignored too
+        obs._on_state(state(5, 2, t0))
+        for eid, step, ns in [(6, 0, t0 + 1), (6, 1, t0 + 2), (7, 0, t0 + 3)]:
             obs._on_action(action(eid, step, ns))
             obs._on_state(state(eid, step, ns))
-            obs._on_state(state(eid, step, ns))  # a heartbeat repeats it
-        assert obs.ep.steps() == 3  # ids 6 and 7; id 5 is older than the first one seen
+            obs._on_state(state(eid, step, ns))  # the same state twice counts once
+            obs._on_state(state(0, 0, 0))  # an executor heartbeat: no action's identity
+            obs._on_state(state(eid, step, 0))  # a done report: zero stamp
+        obs._on_state(state(7, 1, t0 + 4))  # a state before its action (two publishers)
+        obs._on_action(action(7, 1, t0 + 4))
+        assert obs.ep.steps() == 4  # ids 6 and 7, (7, 1) matched late; id 5 is the old scene's
+        assert len(obs.ep.acted_frames()) <= 4
         # Redirect to green while the hand is at red: red is not the new reach.
         obs.ep.target_colour, obs.ep.redirected_from = "green", "red"
         obs._on_task_state(task("red", target="red"))  # the sim has not switched yet
@@ -231,7 +242,7 @@ def test_episode_accounting_follows_newer_policy_episodes_and_a_redirect() -> No
         assert obs.ep.reached is None
         obs._on_task_state(task(None))
         obs._on_task_state(task("green", success=True))
-        assert obs.ep.reached == "green" and obs.ep.success_step == 3
+        assert obs.ep.reached == "green" and obs.ep.success_step == 4
         obs.node.destroy_node()
     finally:
         rclpy.try_shutdown()
