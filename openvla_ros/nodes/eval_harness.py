@@ -39,6 +39,7 @@ from openvla_ros.sim.evaluate import (
     EpisodeResult,
     EvalError,
     format_report,
+    parse_task_state,
     summarise,
     write_episode_pictures,
     write_results,
@@ -119,7 +120,8 @@ class _Episode:
     #: States that arrived before their action (two publishers): (stamp, outcome, clips).
     early_states: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
     frames: dict[tuple[int, int], npt.NDArray[np.uint8]] = field(default_factory=dict)
-    redirected_from: str | None = None
+    redirected_from: str | None = None  #: the colour instructed before a redirect
+    redirect_step: int | None = None  #: policy steps when the redirect was sent
     left_old_cube: bool = False  #: after a redirect, a task_state not at the old cube was seen
     success_step: int | None = None
     reached: str | None = None
@@ -140,21 +142,6 @@ def _episode_of(reply: Any) -> int:
     if len(words) == 2 and words[0] == "episode" and words[1].isdigit():
         return int(words[1])
     return -1
-
-
-def parse_task_state(text: str) -> dict[str, Any]:
-    """``/sim_arm/task_state`` JSON -> dict with at least ``seed``, ``success``, ``reached``.
-
-    Raises:
-        EvalError: not JSON, or the fields are missing.
-    """
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge ints, deep nesting
-        raise EvalError(f"task_state is not JSON: {exc}") from exc
-    if not isinstance(data, dict) or "seed" not in data or "success" not in data:
-        raise EvalError(f"task_state lacks seed/success: {text[:200]}")
-    return data
 
 
 class EvalObserver:
@@ -407,20 +394,18 @@ class EvalObserver:
         self.start_episode()
         ep = self.ep
         reason = "timeout"
-        redirected_from: str | None = None
-        redirect_step: int | None = None
         while time.monotonic() - t0 < timeout_s:
             self.executor.spin_once(timeout_sec=0.02)
-            if redirect_after and redirect_step is None and ep.steps() >= redirect_after:
-                redirected_from, redirect_step = ep.target_colour, ep.steps()
+            if redirect_after and ep.redirect_step is None and ep.steps() >= redirect_after:
+                ep.redirected_from, ep.redirect_step = ep.target_colour, ep.steps()
                 colour = COLOURS[(COLOURS.index(ep.target_colour) + 1) % len(COLOURS)]
                 ep.target_colour = colour
-                ep.instruction = TASKS[task].template.format(colour=colour)
+                ep.instruction = TASKS[task].instruction(colour)
                 ep.success_step, ep.reached = None, None
-                ep.redirected_from = redirected_from
                 self.publish(ep.instruction)
                 continue
-            if ep.success_step is not None and (not redirect_after or redirect_step is not None):
+            redirect_pending = redirect_after and ep.redirect_step is None
+            if ep.success_step is not None and not redirect_pending:
                 reason = "success"
                 break
             if ep.steps() >= max_steps:
@@ -451,8 +436,8 @@ class EvalObserver:
             outcomes=outcomes,
             clips=clips,
             final_ee=[float(v) for v in ep.last_state.get("ee_position", [])],
-            redirected_from=redirected_from,
-            redirect_step=redirect_step,
+            redirected_from=ep.redirected_from,
+            redirect_step=ep.redirect_step,
         )
         frames = ep.acted_frames()
         return result, frames

@@ -19,7 +19,6 @@ between actions; blocking waits for the executor's ``action_done`` as well.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from typing import Any
 
@@ -44,6 +43,7 @@ from openvla_ros.nodes.common import (
     stamp_to_ns,
 )
 from openvla_ros.paramspec import ParamSpec, ParamType
+from openvla_ros.sim.evaluate import EvalError, parse_task_state
 from openvla_ros.sim.expert import ScriptedExpert
 from openvla_ros.sim.panda_sim import BASE_FRAME
 from openvla_ros.sim.tasks import CubeSpec, Scene, SimState
@@ -139,11 +139,11 @@ class SimExpertPolicyNode(Node):
 
     def _on_task_state(self, msg: String) -> None:
         try:
-            state = json.loads(msg.data)
-        except (ValueError, RecursionError):  # not JSON, a huge int, deep nesting
-            self.get_logger().warning("task_state is not JSON: ignored", throttle_duration_sec=1.0)
+            state = parse_task_state(msg.data)
+        except EvalError as exc:
+            self.get_logger().warning(f"{exc}: ignored", throttle_duration_sec=1.0)
             return
-        if isinstance(state, dict) and "seed" in state and "target_colour" in state:
+        if "target_colour" in state:
             self._state = state
 
     def _on_image(self, msg: Image) -> None:

@@ -265,11 +265,13 @@ class _Observer:
             del self._image_by_stamp[min(self._image_by_stamp)]
 
     def _on_task_state(self, msg: Any) -> None:
+        from openvla_ros.sim.evaluate import EvalError, parse_task_state
+
         try:
-            state = json.loads(msg.data)
-        except (ValueError, RecursionError):  # not JSON, a huge int, deep nesting
+            state = parse_task_state(msg.data)
+        except EvalError:
             return
-        if not isinstance(state, dict) or not self.steps:
+        if not self.steps:
             return  # before the first action: nothing the policy did yet
         self.task_state = state
         if self.reached_first is None and state.get("reached"):

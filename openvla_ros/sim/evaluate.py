@@ -58,6 +58,22 @@ class EvalError(OpenVLARosError):
     """The evaluation could not run (graph did not start, a node died, bad settings)."""
 
 
+def parse_task_state(text: str) -> dict[str, Any]:
+    """A ``/sim_arm/task_state`` message (JSON) -> dict with at least ``seed``, ``success``,
+    ``reached``: the one parser of it (eval harness, demo, sim expert).
+
+    Raises:
+        EvalError: not JSON, or the fields are missing.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge ints, deep nesting
+        raise EvalError(f"task_state is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or "seed" not in data or "success" not in data:
+        raise EvalError(f"task_state lacks seed/success: {text[:200]}")
+    return data
+
+
 @dataclass
 class EpisodeResult:
     """One evaluated episode, as observed on the graph.

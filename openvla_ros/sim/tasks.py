@@ -71,6 +71,10 @@ class TaskSpec:
     all_colours: bool  #: all three cubes present (else only the target)
     kind: str  #: "reach" or "pick"
 
+    def instruction(self, colour: str) -> str:
+        """The instruction naming ``colour``'s cube (the one wording every part uses)."""
+        return self.template.format(colour=colour)
+
 
 TASKS: dict[str, TaskSpec] = {
     "reach_cube": TaskSpec("reach_cube", "reach the cube", False, "reach"),
@@ -136,8 +140,7 @@ class Scene:
         """
         if colour not in {c.colour for c in self.cubes}:
             raise ConfigError(f"no {colour!r} cube in this scene of {self.task}")
-        template = TASKS[self.task].template
-        return replace(self, target_colour=colour, instruction=template.format(colour=colour))
+        return replace(self, target_colour=colour, instruction=TASKS[self.task].instruction(colour))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Scene:
@@ -229,7 +232,7 @@ def sample_scene(
         )
         for colour, xy in zip(colours, placed, strict=True)
     )
-    return Scene(task, seed, cubes, target, spec.template.format(colour=target), cube_size_m)
+    return Scene(task, seed, cubes, target, spec.instruction(target), cube_size_m)
 
 
 def instructed_colour(task: str, text: str) -> str | None:
@@ -243,7 +246,7 @@ def instructed_colour(task: str, text: str) -> str | None:
     if words[-1:] in (".", "?", "!"):
         words = words[:-1].rstrip()
     for colour in COLOURS:
-        if words == spec.template.format(colour=colour):
+        if words == spec.instruction(colour):
             return colour
     return None
 

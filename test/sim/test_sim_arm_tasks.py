@@ -24,12 +24,17 @@ from test.conftest import wait_for  # noqa: E402
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def test_reset_scene_and_task_state(spawn) -> None:
-    proc = spawn(
+def _spawn_reach_colour_sim(spawn):  # type: ignore[no-untyped-def]
+    """sim_arm on reach_colour scenes from seed 3, fast mode, camera (and task_state) at 5 Hz."""
+    return spawn(
         ["-m", "openvla_ros.nodes.sim_arm_node", "--ros-args", "-p", "task:=reach_colour",
          "-p", "scene_seed:=3", "-p", "camera_hz:=5.0", "-p", "real_time:=false"],
         name="sim_arm",
     )  # fmt: skip
+
+
+def test_reset_scene_and_task_state(spawn) -> None:
+    proc = _spawn_reach_colour_sim(spawn)
     rclpy.init()
     node = rclpy.create_node("sim_arm_tasks_test")
     states: list[dict] = []
@@ -82,11 +87,7 @@ def test_the_sim_target_follows_an_instruction_naming_another_cube(spawn) -> Non
     its own target."""
     from openvla_ros.nodes.common import INSTRUCTION_QOS
 
-    proc = spawn(
-        ["-m", "openvla_ros.nodes.sim_arm_node", "--ros-args", "-p", "task:=reach_colour",
-         "-p", "scene_seed:=3", "-p", "camera_hz:=5.0", "-p", "real_time:=false"],
-        name="sim_arm",
-    )  # fmt: skip
+    proc = _spawn_reach_colour_sim(spawn)
     rclpy.init()
     node = rclpy.create_node("sim_arm_follow_test")
     states: list[dict] = []
