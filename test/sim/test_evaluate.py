@@ -129,3 +129,27 @@ def test_results_json_and_pictures_read_back(tmp_path: Path) -> None:
     with Image.open(gif) as anim:
         assert anim.n_frames == 12
     assert write_episode_pictures(tmp_path, "none", []) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "not json", "[]", "1" * 5000, "[" * 100_000 + "]" * 100_000, '{"seed": 1}',
+     '{"success": true}', "null"],
+)  # fmt: skip
+def test_task_state_garbage_is_a_clear_error(text: str) -> None:
+    # The harness, the demo and the sim expert all parse task_state with this: garbage on the
+    # topic (a huge int, nesting deeper than the recursion limit) must never escape as
+    # anything but EvalError, which each of them logs and ignores.
+    from openvla_ros.sim.evaluate import EvalError, parse_task_state
+
+    with pytest.raises(EvalError, match="task_state"):
+        parse_task_state(text)
+
+
+def test_task_state_parses_what_the_sim_sends() -> None:
+    from openvla_ros.sim.evaluate import parse_task_state
+    from openvla_ros.sim.tasks import sample_scene
+
+    scene = sample_scene("reach_colour", 5)
+    payload = {**scene.to_dict(), "success": False, "reached": None, "step": 1}
+    assert parse_task_state(json.dumps(payload)) == payload
