@@ -41,15 +41,18 @@ from openvla_ros.model.inference import OpenVLAPolicy  # noqa: E402
 from openvla_ros.model.network import build_prefill_inputs, generate_greedy  # noqa: E402
 from openvla_ros.sim.demo import EMBEDDED_CHECKPOINT  # noqa: E402
 from openvla_ros.sim.panda_sim import PandaSim, SimConfig  # noqa: E402
-from openvla_ros.sim.tasks import COLOURS, sample_scene  # noqa: E402
+from openvla_ros.sim.tasks import COLOUR_ORDERS, COLOURS, TaskConfig, sample_scene  # noqa: E402
 
 
-def _first_frames(layouts: int, seed: int) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+def _first_frames(
+    layouts: int, seed: int, colour_order: str = "random"
+) -> list[tuple[Any, np.ndarray, np.ndarray]]:
     out = []
     cfg = SimConfig()
+    task_cfg = TaskConfig(colour_order=colour_order)
     with PandaSim(cfg) as sim:
         for k in range(layouts):
-            scene = sample_scene("reach_colour", seed + k, cfg.cube_size_m)
+            scene = sample_scene("reach_colour", seed + k, cfg.cube_size_m, task_cfg)
             sim.set_scene(scene)
             sim.step(0.2)  # the cubes settle, as an episode starts
             out.append((scene, sim.render(224, 224), np.asarray(sim.ee_pose()[0])))
@@ -96,7 +99,7 @@ def _attention(policy: OpenVLAPolicy, images: list[np.ndarray], prompts: list[to
     }
 
 
-def probe(checkpoint: Path, layouts: int, seed: int) -> dict[str, Any]:
+def probe(checkpoint: Path, layouts: int, seed: int, colour_order: str = "random") -> dict[str, Any]:
     torch.set_num_threads(1)
     policy = OpenVLAPolicy.from_checkpoint(checkpoint, precision="fp32", device="cpu")
     texts = [f"reach the {c} cube" for c in COLOURS]
@@ -105,7 +108,7 @@ def probe(checkpoint: Path, layouts: int, seed: int) -> dict[str, Any]:
     differs = [i for i in range(len(prompts[0])) if len({int(p[i]) for p in prompts}) > 1]
     confusion = np.zeros((3, 4), dtype=int)
     identical, logit_change = 0, []
-    frames = _first_frames(layouts, seed)
+    frames = _first_frames(layouts, seed, colour_order)
     for scene, image, ee in frames:
         results = policy.predict_batch([image] * 3, texts)
         identical += len({r.token_ids for r in results}) == 1
@@ -142,11 +145,15 @@ def main() -> int:
     ap.add_argument("--layouts", type=int, default=30, help="held-out layouts (default: 30)")
     ap.add_argument("--seed", type=int, default=2_000_000,
                     help="seed of the first layout (default 2000000: held out)")  # fmt: skip
+    ap.add_argument("--colour-order", choices=COLOUR_ORDERS, default="random",
+                    help="layouts: random (the task's) or by_y (the curriculum layout of "
+                    "sim-demos --colour-order; default: random)")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = ap.parse_args()
-    result = probe(args.checkpoint, args.layouts, args.seed)
+    result = probe(args.checkpoint, args.layouts, args.seed, args.colour_order)
     n = args.layouts
-    print(f"{result['checkpoint']}: {n} held-out reach_colour layouts, first frame")
+    print(f"{result['checkpoint']}: {n} held-out reach_colour layouts "
+          f"({args.colour_order}), first frame")
     print(f"  identical action tokens for red/green/blue: {result['identical_tokens_frames']}/{n}")
     median, top = result["first_logit_change_median"], result["first_logit_change_max"]
     print(f"  first-token logit change from the colour word: median {median:.2e}, max {top:.2e}")

@@ -189,6 +189,11 @@ def _register_sim_demos(subparsers: Any) -> None:
                    help="direct, colour tasks: run each scene layout once per colour "
                    "(episodes 3i, 3i+1, 3i+2 share seed+i and instruct red, green, blue), so "
                    "the instruction is all that tells them apart (default: off)")  # fmt: skip
+    p.add_argument("--colour-order", choices=("random", "by_y"), default="random",
+                   help="direct, colour tasks: random (the tasks' layouts), or by_y: red, "
+                   "green, blue in order of increasing y (m, base frame), a curriculum layout "
+                   "in which the colour word alone says on which side the target is "
+                   "(default: random)")  # fmt: skip
     p.set_defaults(func=_run_sim_demos)
 
 
@@ -204,6 +209,7 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
     from openvla_ros.bag.evaluate import load_robot_profile
     from openvla_ros.errors import DatasetError
     from openvla_ros.sim.expert_demos import GenerateConfig, Perturbation, generate_demos
+    from openvla_ros.sim.tasks import TaskConfig
 
     if args.episodes < 1:
         raise DatasetError("--episodes must be at least 1")
@@ -231,6 +237,7 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
         workers=args.workers,
         perturbation=perturbation if perturbation.prob > 0.0 else None,
         every_colour=args.every_colour,
+        task_config=TaskConfig(colour_order=args.colour_order),
     )
 
     def progress(k: int, run: Any) -> None:
@@ -248,12 +255,13 @@ def _run_sim_demos_ros(args: argparse.Namespace) -> int:
     from openvla_ros.nodes.sim_demos_runner import RosDemoConfig, run_ros_demos
 
     custom = (args.image_size != 224 or args.keep_failed or args.no_idle_filter
-              or args.perturb_prob != 0.0 or args.every_colour)  # fmt: skip
+              or args.perturb_prob != 0.0 or args.every_colour
+              or args.colour_order != "random")  # fmt: skip
     if args.robot != "sim" or custom or args.workers != 1:
         raise DatasetError(
             "--transport ros records with the recorder node's defaults: drop --robot, "
-            "--image-size, --keep-failed, --no-idle-filter, --perturb-prob, --every-colour "
-            "and --workers "
+            "--image-size, --keep-failed, --no-idle-filter, --perturb-prob, --every-colour, "
+            "--colour-order and --workers "
             "(or use --transport direct)"
         )
     summary = run_ros_demos(

@@ -202,6 +202,8 @@ class GenerateConfig:
     perturbation: Perturbation | None = None
     #: colour tasks: run each layout once per colour (episodes ``3i..3i+2`` share seed+i)
     every_colour: bool = False
+    #: scene sampling (:class:`TaskConfig`; ``colour_order="by_y"`` for the curriculum layout)
+    task_config: TaskConfig = field(default_factory=TaskConfig)
 
 
 def generate_demos(
@@ -302,11 +304,12 @@ def _worker_run(job: tuple[GenerateConfig, int, str | None]) -> EpisodeRun:
 
 def _run_job(job: tuple[GenerateConfig, int, str | None], sim: PandaSim) -> EpisodeRun:
     cfg, seed, colour = job
-    scene = sample_scene(cfg.task, seed, cfg.sim_config.cube_size_m)
+    scene = sample_scene(cfg.task, seed, cfg.sim_config.cube_size_m, cfg.task_config)
     if colour is not None:
         scene = scene.with_target(colour)
     return run_expert_episode(sim, scene, control_hz=cfg.control_hz, max_steps=cfg.max_steps,
-                              image_size=cfg.image_size, perturbation=cfg.perturbation)  # fmt: skip
+                              image_size=cfg.image_size, task_config=cfg.task_config,
+                              perturbation=cfg.perturbation)  # fmt: skip
 
 
 def measure_success(

@@ -33,6 +33,7 @@ from openvla_ros.errors import ConfigError
 
 __all__ = [
     "COLOURS",
+    "COLOUR_ORDERS",
     "COLOUR_RGBA",
     "DEFAULT_CUBE_SIZE_M",
     "TASKS",
@@ -53,6 +54,8 @@ __all__ = [
 DEFAULT_CUBE_SIZE_M = 0.06
 #: Cube colours of the tasks, in a fixed order.
 COLOURS: tuple[str, ...] = ("red", "green", "blue")
+#: :attr:`TaskConfig.colour_order` choices.
+COLOUR_ORDERS: tuple[str, ...] = ("random", "by_y")
 #: Render colour of each cube (RGBA in [0, 1]); saturated so a small policy can tell them apart.
 COLOUR_RGBA: dict[str, tuple[float, float, float, float]] = {
     "red": (0.85, 0.15, 0.15, 1.0),
@@ -99,6 +102,10 @@ class TaskConfig:
     home_clearance_m: float = 0.06  #: keep cubes out of the gripper's home column
     home_xy_m: tuple[float, float] = (0.45, 0.0)
     max_yaw_rad: float = math.pi / 4
+    #: which cube gets which colour: "random" (the tasks), or "by_y" (a curriculum layout:
+    #: colours in :data:`COLOURS` order by increasing y, so the colour word alone says on
+    #: which side the target is; see docs/sim.md)
+    colour_order: str = "random"
     reach_xy_m: float = 0.03
     reach_height_m: float = 0.05
     lift_m: float = 0.05
@@ -222,7 +229,11 @@ def sample_scene(
     spec = TASKS[task]
     target = COLOURS[int(gen.integers(len(COLOURS)))]
     colours = list(COLOURS) if spec.all_colours else [target]
+    if cfg.colour_order not in COLOUR_ORDERS:
+        raise ConfigError(f"colour_order {cfg.colour_order!r}: choose one of {COLOUR_ORDERS}")
     placed = _place(gen, len(colours), cfg)
+    if cfg.colour_order == "by_y" and spec.all_colours:
+        placed.sort(key=lambda xy: float(xy[1]))
     half = cube_size_m / 2.0
     cubes = tuple(
         CubeSpec(

@@ -39,7 +39,7 @@ def test_sim_demos_refuses_direct_only_flags_with_ros(
     assert code == 2
     err = capsys.readouterr().err.replace("\n", " ")
     assert "drop --robot, --image-size, --keep-failed, --no-idle-filter, --perturb-prob, " \
-        "--every-colour and --workers" in err  # fmt: skip
+        "--every-colour, --colour-order and --workers" in err  # fmt: skip
     assert main(["sim-demos", "--task", "reach_cube", "--episodes", "1", "--out",
                  str(tmp_path / "y"), "--bag", str(tmp_path / "b")]) == 2  # fmt: skip
     z = str(tmp_path / "z")
@@ -48,6 +48,8 @@ def test_sim_demos_refuses_direct_only_flags_with_ros(
     assert not (tmp_path / "z").exists()
     assert main(["sim-demos", "--task", "reach_colour", "--episodes", "3", "--out", z,
                  "--transport", "ros", "--every-colour"]) == 2  # fmt: skip
+    assert main(["sim-demos", "--task", "reach_colour", "--episodes", "3", "--out", z,
+                 "--transport", "ros", "--colour-order", "by_y"]) == 2  # fmt: skip
     # One cube has no other colour to instruct: refused before anything is written.
     assert main(["sim-demos", "--task", "reach_cube", "--episodes", "3", "--out", z,
                  "--every-colour"]) == 2  # fmt: skip

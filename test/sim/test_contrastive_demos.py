@@ -16,7 +16,7 @@ import pytest
 from openvla_ros.bag.evaluate import load_robot_profile
 from openvla_ros.errors import ConfigError
 from openvla_ros.sim.expert_demos import GenerateConfig, generate_demos
-from openvla_ros.sim.tasks import COLOURS, instructed_colour, sample_scene
+from openvla_ros.sim.tasks import COLOURS, TaskConfig, instructed_colour, sample_scene
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -81,3 +81,37 @@ def test_instructed_colour_reads_the_task_wording_only() -> None:
                  "reach the red cube and the blue cube", "no task"):  # fmt: skip
         assert instructed_colour("reach_colour", text) is None
     assert instructed_colour("no_such_task", "reach the red cube") is None
+
+
+@pytest.mark.parametrize("task", ["reach_colour", "pick_colour"])
+def test_colour_order_by_y_only_relabels_the_same_positions(task: str) -> None:
+    by_y = TaskConfig(colour_order="by_y")
+    for seed in range(200):
+        plain, sorted_ = sample_scene(task, seed), sample_scene(task, seed, config=by_y)
+        ys = [c.position[1] for c in sorted_.cubes]
+        assert [c.colour for c in sorted_.cubes] == list(COLOURS)
+        assert ys == sorted(ys)  # red at the smallest y, blue at the largest
+        # The same draw: the same positions (only which colour sits where changed), target
+        # and instruction.
+        assert sorted(c.position for c in plain.cubes) == sorted(c.position for c in sorted_.cubes)
+        assert (sorted_.target_colour, sorted_.instruction) == (plain.target_colour,
+                                                                plain.instruction)  # fmt: skip
+    # Random order really is random: red is not always at the smallest y.
+    reds_lowest = [min(sample_scene(task, s).cubes, key=lambda c: c.position[1]).colour == "red"
+                   for s in range(200)]  # fmt: skip
+    assert 0.15 < np.mean(reds_lowest) < 0.55
+    with pytest.raises(ConfigError, match="colour_order 'by_x'"):
+        sample_scene(task, 0, config=TaskConfig(colour_order="by_x"))
+
+
+def test_colour_order_reaches_the_dataset(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    cfg = GenerateConfig("reach_colour", 3, seed=7, image_size=SIZE, every_colour=True,
+                         task_config=TaskConfig(colour_order="by_y"))  # fmt: skip
+    assert generate_demos(cfg, out, load_robot_profile("sim"))["episodes_written"] == 3
+    episodes = pq.read_table(sorted(out.glob("meta/episodes/chunk-*/*.parquet"))).to_pylist()
+    for e, colour in zip(episodes, COLOURS, strict=True):
+        rec = json.loads(e["recording"])
+        cubes = rec["scene"]["cubes"]
+        assert [c["colour"] for c in sorted(cubes, key=lambda c: c["position"][1])] == list(COLOURS)
+        assert rec["reached"] == colour
