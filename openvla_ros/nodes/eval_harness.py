@@ -49,6 +49,9 @@ from openvla_ros.sim.tasks import COLOURS, TASKS
 LOG = logging.getLogger("openvla_ros.eval")
 
 SIM_NODE = "/sim_arm"
+#: Node names of the evaluated graph: any of them already on this ROS domain would answer the
+#: harness's topics and services (another eval-sim or a demo), and both runs would be wrong.
+GRAPH_NODE_NAMES = ("sim_arm", "openvla_policy", "openvla_executor")
 #: Seconds without a service answer before an idempotent call is sent again (see ``call``).
 RESEND_AFTER_S = 5.0
 
@@ -522,6 +525,7 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
     args = graph_args(config, checkpoint if config.policy == "model" else None)
     if config.policy == "expert":
         args["policy"] = "scripted"  # describe_graph needs no checkpoint; the node is skipped
+    refuse_a_running_graph()
     procs = start_graph(args, log_dir, {"sim_arm": sim_params}, skip=skip)
     results: list[EpisodeResult] = []
     wall = 0.0
@@ -548,6 +552,39 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
     write_results(out, settings, results, summary)
     print(format_report(summary))
     return summary
+
+
+def refuse_a_running_graph(wait_s: float = 2.0) -> None:
+    """Look ``wait_s`` for nodes of a sim graph already on this ROS domain (own rclpy context).
+
+    Raises:
+        EvalError: one was found (two graphs on one domain drive each other's simulator).
+    """
+    import os
+
+    import rclpy
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    found: set[str] = set()
+    try:
+        node = rclpy.create_node("openvla_eval_probe", context=ctx)
+        try:
+            deadline = time.monotonic() + wait_s
+            while not found and time.monotonic() < deadline:
+                found = {n for n in node.get_node_names() if n in GRAPH_NODE_NAMES}
+                time.sleep(0.1)
+        finally:
+            node.destroy_node()
+    finally:
+        ctx.try_shutdown()
+    if found:
+        domain = os.environ.get("ROS_DOMAIN_ID", "0")
+        raise EvalError(
+            f"{', '.join(sorted(found))} already running on ROS_DOMAIN_ID {domain} (another "
+            "eval-sim or a demo): it would share this run's topics and services; stop it or "
+            "run this evaluation with another ROS_DOMAIN_ID"
+        )
 
 
 def _run_episodes(

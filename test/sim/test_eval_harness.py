@@ -246,3 +246,25 @@ def test_episode_accounting_follows_newer_policy_episodes_and_a_redirect() -> No
         obs.node.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+def test_a_graph_already_on_the_domain_is_refused(tmp_path: Path) -> None:
+    """Two evaluations on one ROS domain would drive each other's simulator: the second one
+    refuses to start, with the domain in the message, and starts nothing."""
+    import rclpy
+
+    from openvla_ros.nodes.eval_harness import refuse_a_running_graph
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        squatter = rclpy.create_node("sim_arm", context=ctx)
+        with pytest.raises(EvalError, match="sim_arm already running on ROS_DOMAIN_ID"):
+            refuse_a_running_graph(wait_s=10.0)
+        out = tmp_path / "refused"
+        with pytest.raises(EvalError, match="another ROS_DOMAIN_ID"):
+            run_eval(EvalConfig(out_dir=out, episodes=1, policy="expert"), None)
+        assert not (out / "logs" / "sim_arm.log").exists()  # nothing was started
+        squatter.destroy_node()
+    finally:
+        ctx.try_shutdown()
