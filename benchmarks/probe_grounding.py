@@ -21,6 +21,7 @@ checkpoint is not colour-grounded. Nothing here trains or changes the checkpoint
 Example:
     python benchmarks/probe_grounding.py                          # the shipped checkpoint
     python benchmarks/probe_grounding.py --checkpoint out/my_ft --layouts 50 --json probe.json
+    python benchmarks/probe_grounding.py --colour-order by_y   # sim-demos' curriculum layouts
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def probe(checkpoint: Path, layouts: int, seed: int, colour_order: str = "random
         "checkpoint": str(checkpoint),
         "layouts": layouts,
         "seed": seed,
+        "colour_order": colour_order,
         "identical_tokens_frames": identical,
         "first_logit_change_median": float(np.median(logit_change)),
         "first_logit_change_max": float(np.max(logit_change)),

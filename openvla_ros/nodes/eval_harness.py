@@ -51,7 +51,7 @@ LOG = logging.getLogger("openvla_ros.eval")
 SIM_NODE = "/sim_arm"
 #: Node names of the evaluated graph: any of them already on this ROS domain would answer the
 #: harness's topics and services (another eval-sim or a demo), and both runs would be wrong.
-GRAPH_NODE_NAMES = ("sim_arm", "openvla_policy", "openvla_executor")
+GRAPH_NODE_NAMES = ("sim_arm", "openvla_policy", "openvla_executor", "openvla_eval")
 #: Seconds without a service answer before an idempotent call is sent again (see ``call``).
 RESEND_AFTER_S = 5.0
 
@@ -514,6 +514,7 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
             f"redirect_after {config.redirect_after} needs a colour task (not {config.task}) "
             f"and 0 < redirect_after < max_steps ({config.max_steps})"
         )
+    refuse_a_running_graph()
     out = config.out_dir
     log_dir = out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -525,7 +526,6 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
     args = graph_args(config, checkpoint if config.policy == "model" else None)
     if config.policy == "expert":
         args["policy"] = "scripted"  # describe_graph needs no checkpoint; the node is skipped
-    refuse_a_running_graph()
     procs = start_graph(args, log_dir, {"sim_arm": sim_params}, skip=skip)
     results: list[EpisodeResult] = []
     wall = 0.0
@@ -582,8 +582,9 @@ def refuse_a_running_graph(wait_s: float = 2.0) -> None:
         domain = os.environ.get("ROS_DOMAIN_ID", "0")
         raise EvalError(
             f"{', '.join(sorted(found))} already running on ROS_DOMAIN_ID {domain} (another "
-            "eval-sim or a demo): it would share this run's topics and services; stop it or "
-            "run this evaluation with another ROS_DOMAIN_ID"
+            "eval-sim or a demo, or one that ended within the last ~20 s: DDS keeps a killed "
+            "process's nodes that long): it would share this run's topics and services; stop "
+            "it (or retry shortly) or run this evaluation with another ROS_DOMAIN_ID"
         )
 
 

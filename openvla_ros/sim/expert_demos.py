@@ -219,10 +219,16 @@ def generate_demos(
     Returns a summary: episodes written, success rate, frames, frames/s, MB written.
 
     Raises:
-        ConfigError: ``every_colour`` on a task with one cube.
+        ConfigError: ``every_colour`` or a ``colour_order`` other than random on a task with
+            one cube.
     """
     if cfg.every_colour and not TASKS[cfg.task].all_colours:
         raise ConfigError(f"every_colour needs a task with all three cubes, not {cfg.task!r}")
+    if cfg.task_config.colour_order != "random" and not TASKS[cfg.task].all_colours:
+        raise ConfigError(
+            f"colour_order {cfg.task_config.colour_order!r} needs a task with all three cubes, "
+            f"not {cfg.task!r}"
+        )
     w, h = cfg.image_size
     writer = DatasetWriter(
         out,
@@ -253,6 +259,7 @@ def generate_demos(
     size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
     return {
         "task": cfg.task,
+        "colour_order": cfg.task_config.colour_order,
         "episodes_run": cfg.episodes,
         "episodes_written": written,
         "expert_success_rate": successes / max(cfg.episodes, 1),

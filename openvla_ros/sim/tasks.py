@@ -103,8 +103,8 @@ class TaskConfig:
     home_xy_m: tuple[float, float] = (0.45, 0.0)
     max_yaw_rad: float = math.pi / 4
     #: which cube gets which colour: "random" (the tasks), or "by_y" (a curriculum layout:
-    #: colours in :data:`COLOURS` order by increasing y, so the colour word alone says on
-    #: which side the target is; see docs/sim.md)
+    #: colours in :data:`COLOURS` order by increasing y, so the colour word alone hints on
+    #: which side the target is; one-cube tasks ignore it; see docs/datasets.md)
     colour_order: str = "random"
     reach_xy_m: float = 0.03
     reach_height_m: float = 0.05

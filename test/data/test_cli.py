@@ -54,6 +54,9 @@ def test_sim_demos_refuses_direct_only_flags_with_ros(
     assert main(["sim-demos", "--task", "reach_cube", "--episodes", "3", "--out", z,
                  "--every-colour"]) == 2  # fmt: skip
     assert "all three cubes" in capsys.readouterr().err
+    assert main(["sim-demos", "--task", "reach_cube", "--episodes", "3", "--out", z,
+                 "--colour-order", "by_y"]) == 2  # fmt: skip
+    assert "colour_order 'by_y' needs a task with all three cubes" in capsys.readouterr().err
     assert not (tmp_path / "z").exists()
 
 

@@ -84,14 +84,14 @@ def test_instructed_colour_reads_the_task_wording_only() -> None:
 
 
 @pytest.mark.parametrize("task", ["reach_colour", "pick_colour"])
-def test_colour_order_by_y_only_relabels_the_same_positions(task: str) -> None:
+def test_colour_order_by_y_colours_the_same_positions_by_y(task: str) -> None:
     by_y = TaskConfig(colour_order="by_y")
     for seed in range(200):
         plain, sorted_ = sample_scene(task, seed), sample_scene(task, seed, config=by_y)
         ys = [c.position[1] for c in sorted_.cubes]
         assert [c.colour for c in sorted_.cubes] == list(COLOURS)
         assert ys == sorted(ys)  # red at the smallest y, blue at the largest
-        # The same draw: the same positions (only which colour sits where changed), target
+        # The same draw: the same positions (which colour, and yaw, sits where changed), target
         # and instruction.
         assert sorted(c.position for c in plain.cubes) == sorted(c.position for c in sorted_.cubes)
         assert (sorted_.target_colour, sorted_.instruction) == (plain.target_colour,
