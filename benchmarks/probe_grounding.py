@@ -100,7 +100,9 @@ def _attention(policy: OpenVLAPolicy, images: list[np.ndarray], prompts: list[to
     }
 
 
-def probe(checkpoint: Path, layouts: int, seed: int, colour_order: str = "random") -> dict[str, Any]:
+def probe(
+    checkpoint: Path, layouts: int, seed: int, colour_order: str = "random"
+) -> dict[str, Any]:
     torch.set_num_threads(1)
     policy = OpenVLAPolicy.from_checkpoint(checkpoint, precision="fp32", device="cpu")
     texts = [f"reach the {c} cube" for c in COLOURS]
@@ -154,8 +156,10 @@ def main() -> int:
     args = ap.parse_args()
     result = probe(args.checkpoint, args.layouts, args.seed, args.colour_order)
     n = args.layouts
-    print(f"{result['checkpoint']}: {n} held-out reach_colour layouts "
-          f"({args.colour_order}), first frame")
+    print(
+        f"{result['checkpoint']}: {n} held-out reach_colour layouts "
+        f"({args.colour_order}), first frame"
+    )
     print(f"  identical action tokens for red/green/blue: {result['identical_tokens_frames']}/{n}")
     median, top = result["first_logit_change_median"], result["first_logit_change_max"]
     print(f"  first-token logit change from the colour word: median {median:.2e}, max {top:.2e}")
