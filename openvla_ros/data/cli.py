@@ -140,7 +140,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _register_sim_demos(subparsers: Any) -> None:
-    from openvla_ros.sim.tasks import task_names
+    from openvla_ros.sim.tasks import COLOUR_ORDERS, task_names
 
     p = subparsers.add_parser(
         "sim-demos",
@@ -189,7 +189,7 @@ def _register_sim_demos(subparsers: Any) -> None:
                    help="direct, colour tasks: run each scene layout once per colour "
                    "(episodes 3i, 3i+1, 3i+2 share seed+i and instruct red, green, blue), so "
                    "the instruction is all that tells them apart (default: off)")  # fmt: skip
-    p.add_argument("--colour-order", choices=("random", "by_y"), default="random",
+    p.add_argument("--colour-order", choices=COLOUR_ORDERS, default="random",
                    help="direct, colour tasks: random (the tasks' layouts), or by_y: red, "
                    "green, blue in order of increasing y (m, base frame), a curriculum layout "
                    "in which the colour word alone says on which side the target is "
