@@ -51,7 +51,13 @@ LOG = logging.getLogger("openvla_ros.eval")
 SIM_NODE = "/sim_arm"
 #: Node names of the evaluated graph: any of them already on this ROS domain would answer the
 #: harness's topics and services (another eval-sim or a demo), and both runs would be wrong.
-GRAPH_NODE_NAMES = ("sim_arm", "openvla_policy", "openvla_executor", "openvla_eval")
+GRAPH_NODE_NAMES = (
+    "sim_arm",
+    "openvla_policy",
+    "openvla_executor",
+    "openvla_eval",
+    "openvla_demo",
+)
 #: Seconds without a service answer before an idempotent call is sent again (see ``call``).
 RESEND_AFTER_S = 5.0
 
@@ -584,7 +590,7 @@ def refuse_a_running_graph(wait_s: float = 2.0) -> None:
             f"{', '.join(sorted(found))} already running on ROS_DOMAIN_ID {domain} (another "
             "eval-sim or a demo, or one that ended within the last ~20 s: DDS keeps a killed "
             "process's nodes that long): it would share this run's topics and services; stop "
-            "it (or retry shortly) or run this evaluation with another ROS_DOMAIN_ID"
+            "it (or retry shortly) or run this one with another ROS_DOMAIN_ID"
         )
 
 

@@ -451,12 +451,24 @@ def _print_table(records: Sequence[StepRecord]) -> None:
               + f" {a[6]:>5.2f}  {r.outcome:<9} {r.clips or '-'}")  # fmt: skip
 
 
+def _refuse_a_busy_domain() -> None:
+    """The demo's graph has eval-sim's fixed node names: refuse a domain where one already runs."""
+    from openvla_ros.nodes.eval_harness import refuse_a_running_graph
+    from openvla_ros.sim.evaluate import EvalError
+
+    try:
+        refuse_a_running_graph()
+    except EvalError as exc:
+        raise DemoError(str(exc)) from None
+
+
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the demo graph; returns the summary. Raises :class:`DemoError` on failure."""
     import rclpy
 
     if config.steps < 1:
         raise DemoError("steps must be >= 1")
+    _refuse_a_busy_domain()
     config.out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = config.out_dir / "logs"
     log_dir.mkdir(exist_ok=True)

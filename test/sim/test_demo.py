@@ -54,3 +54,23 @@ def test_demo_runs_the_graph_and_writes_outputs(
 
     assert sim["target_colour"] == sample_scene("reach_cube", 1_000_000).target_colour
     assert "sim: 'reach the cube':" in result.stdout
+
+
+def test_the_demo_refuses_a_domain_where_a_graph_runs(tmp_path: Path) -> None:
+    """A second demo (or an eval-sim) on the same ROS domain would drive the same simulator:
+    the demo refuses before it starts or writes anything, naming the domain."""
+    import rclpy
+
+    from openvla_ros.sim.demo import DemoConfig, DemoError, run_demo
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        squatter = rclpy.create_node("openvla_executor", context=ctx)
+        out = tmp_path / "refused"
+        with pytest.raises(DemoError, match="openvla_executor already running on ROS_DOMAIN_ID"):
+            run_demo(DemoConfig(out_dir=out, steps=1))
+        assert not out.exists()
+        squatter.destroy_node()
+    finally:
+        ctx.try_shutdown()
