@@ -11,7 +11,9 @@
 # Usage: scripts/train_embedded_default.sh [WORK_DIR]   (default: out/embedded_default_build)
 # Environment: STEPS1-5, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
 # CONTRAST_COLOUR, EVAL_EPISODES override the defaults (those that made the shipped checkpoint);
-# INSTALL=1 copies the result into data/embedded_default.
+# EVAL_DOMAIN (41): the ROS domain of the first evaluation (the second uses the next one);
+# INSTALL=1 copies the result into data/embedded_default. Logs: WORK_DIR/demos.log (the
+# demonstrations made while training) and WORK_DIR/eval_TASK.log.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -43,45 +45,60 @@ start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 
 # 1. Expert demonstrations (scenes from seeds 0.. and 100000..; eval-sim's default seeds start
-#    at 1000000, so evaluation scenes are never trained on): reach_cube alone, then a copy
-#    with reach_colour appended (the curriculum's second stage sees both tasks).
+#    at 1000000, so evaluation scenes are never trained on): reach_cube alone, then copies with
+#    more appended (each stage trains on a superset of the previous one's data). Only
+#    demos_cube is made before training starts; the others are made on the second core while
+#    the early stages train on the first (each stage waits for its dataset), which is what
+#    keeps the whole rebuild near 2 h on a 2-core machine. Datasets appear by a rename once
+#    complete, so a partial one is never trained on, and a rerun resumes where it stopped.
 if [ ! -f "$work/demos_cube/meta/info.json" ]; then
   stamp "demos: reach_cube x $demos_cube"
+  rm -rf "$work/demos_cube.tmp"
   openvla-ros sim-demos --task reach_cube --episodes "$demos_cube" --seed 0 \
-    --out "$work/demos_cube" --unnorm-key "$key"
+    --out "$work/demos_cube.tmp" --unnorm-key "$key" --workers 2
+  mv "$work/demos_cube.tmp" "$work/demos_cube"
 fi
-if [ ! -f "$work/demos_all/meta/info.json" ]; then
-  stamp "demos: + reach_colour x $demos_colour"
-  cp -r "$work/demos_cube" "$work/demos_all.tmp"
-  openvla-ros sim-demos --task reach_colour --episodes "$demos_colour" --seed 100000 \
-    --out "$work/demos_all.tmp" --unnorm-key "$key"
-  mv "$work/demos_all.tmp" "$work/demos_all"
-fi
-if [ ! -f "$work/demos_big/meta/info.json" ]; then
-  stamp "demos: + reach_colour x $demos_colour_more (the next seeds)"
-  cp -r "$work/demos_all" "$work/demos_big.tmp"
-  openvla-ros sim-demos --task reach_colour --episodes "$demos_colour_more" \
-    --seed $((100000 + demos_colour)) --out "$work/demos_big.tmp" --unnorm-key "$key"
-  mv "$work/demos_big.tmp" "$work/demos_big"
-fi
-
-if [ ! -f "$work/demos_dart/meta/info.json" ]; then
-  stamp "demos: + perturbed (DART-style) reach_cube x $dart_cube and reach_colour x $dart_colour"
-  cp -r "$work/demos_big" "$work/demos_dart.tmp"
-  openvla-ros sim-demos --task reach_cube --episodes "$dart_cube" --seed 200000 \
-    --out "$work/demos_dart.tmp" --unnorm-key "$key" --perturb-prob 0.3 --perturb-m 0.05
-  openvla-ros sim-demos --task reach_colour --episodes "$dart_colour" --seed 300000 \
-    --out "$work/demos_dart.tmp" --unnorm-key "$key" --perturb-prob 0.3 --perturb-m 0.05 \
-    --workers 2
-  mv "$work/demos_dart.tmp" "$work/demos_dart"
-fi
-if [ ! -f "$work/demos_c/meta/info.json" ]; then
-  stamp "demos: + contrastive reach_colour x $contrast_colour (each layout once per colour)"
-  cp -r "$work/demos_dart" "$work/demos_c.tmp"
-  openvla-ros sim-demos --task reach_colour --episodes "$contrast_colour" --seed 400000 \
-    --every-colour --out "$work/demos_c.tmp" --unnorm-key "$key" --workers 2
-  mv "$work/demos_c.tmp" "$work/demos_c"
-fi
+# extend SRC DEST LABEL SIM-DEMOS-ARGS...: DEST = a copy of SRC with those episodes appended.
+extend() {
+  local src="$1" dest="$2" label="$3"
+  shift 3
+  [ -f "$dest/meta/info.json" ] && return 0
+  stamp "demos: $label"
+  rm -rf "$dest.tmp"
+  cp -r "$src" "$dest.tmp"
+  openvla-ros sim-demos --out "$dest.tmp" --unnorm-key "$key" "$@"
+  mv "$dest.tmp" "$dest"
+}
+later_demos() {
+  extend "$work/demos_cube" "$work/demos_all" "+ reach_colour x $demos_colour" \
+    --task reach_colour --episodes "$demos_colour" --seed 100000
+  extend "$work/demos_all" "$work/demos_big" \
+    "+ reach_colour x $demos_colour_more (the next seeds)" \
+    --task reach_colour --episodes "$demos_colour_more" --seed $((100000 + demos_colour))
+  extend "$work/demos_big" "$work/demos_dart1" "+ perturbed (DART-style) reach_cube x $dart_cube" \
+    --task reach_cube --episodes "$dart_cube" --seed 200000 --perturb-prob 0.3 --perturb-m 0.05
+  extend "$work/demos_dart1" "$work/demos_dart" "+ perturbed reach_colour x $dart_colour" \
+    --task reach_colour --episodes "$dart_colour" --seed 300000 --perturb-prob 0.3 \
+    --perturb-m 0.05
+  extend "$work/demos_dart" "$work/demos_c" \
+    "+ contrastive reach_colour x $contrast_colour (each layout once per colour)" \
+    --task reach_colour --episodes "$contrast_colour" --seed 400000 --every-colour
+}
+later_demos > "$work/demos.log" 2>&1 &
+demos_pid=$!
+trap 'kill "$demos_pid" 2>/dev/null || true' EXIT
+# need DIR: wait until the background demos have written DIR (fail if they failed).
+need() {
+  while [ ! -f "$1/meta/info.json" ]; do
+    if ! kill -0 "$demos_pid" 2>/dev/null; then
+      [ -f "$1/meta/info.json" ] && break
+      wait "$demos_pid" || true
+      echo "the demonstrations stopped before $1 was complete; see $work/demos.log" >&2
+      exit 1
+    fi
+    sleep 5
+  done
+}
 
 # 2. A random base with OpenVLA's architecture and published layout; sizes for this CPU:
 #    32 px patches (49 image tokens per tower), 64-wide towers, a 4 x 128 Llama.
@@ -99,36 +116,53 @@ common=(--full --train-vision --batch 16 --lr 1e-3 --weight-decay 0.0 --max-grad
         --threads "$threads" --val-every 1000 --val-frames 128 --save-every 500
         --log-every 50 --seed 0)
 resume() { [ -d "$1/training" ] && echo --resume || true; }
+warmup() { if [ "$2" -gt "$1" ]; then echo "$1"; else echo $(($2 - 1)); fi; }  # < steps
 stamp "finetune stage 1: $steps1 steps on reach_cube"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/base" \
   --dataset "$work/demos_cube" --unnorm-key "$key" --out "$work/stage1" --steps "$steps1" \
   --val-episodes 15 --save-dtype fp32 "${common[@]}" $(resume "$work/stage1")
+need "$work/demos_all"
 stamp "finetune stage 2: $steps2 steps on reach_cube + reach_colour"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage1" \
   --dataset "$work/demos_all" --unnorm-key "$key" --overwrite-key --out "$work/stage2" \
   --steps "$steps2" --val-episodes 25 --save-dtype bf16 "${common[@]}" \
   $(resume "$work/stage2")
+need "$work/demos_big"
 stamp "finetune stage 3: $steps3 steps on the larger reach_cube + reach_colour set"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage2" \
   --dataset "$work/demos_big" --unnorm-key "$key" --overwrite-key --out "$work/stage3" \
   --steps "$steps3" --val-episodes 25 --save-dtype bf16 "${common[@]}" \
   $(resume "$work/stage3")
+need "$work/demos_dart"
 stamp "finetune stage 4: $steps4 steps on the clean + perturbed set, cosine decay"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage3" \
   --dataset "$work/demos_dart" --unnorm-key "$key" --overwrite-key --out "$work/stage4" \
   --steps "$steps4" --val-episodes 25 --save-dtype bf16 --lr-schedule cosine \
-  --warmup-steps 300 "${common[@]}" $(resume "$work/stage4")
+  --warmup-steps "$(warmup 300 "$steps4")" "${common[@]}" $(resume "$work/stage4")
+need "$work/demos_c"
 stamp "finetune stage 5: $steps5 steps on everything + the contrastive colour demos, cosine"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage4" \
   --dataset "$work/demos_c" --unnorm-key "$key" --overwrite-key --out "$work/model" \
   --steps "$steps5" --val-episodes 25 --save-dtype bf16 --lr-schedule cosine \
-  --warmup-steps 200 "${common[@]}" --lr 5e-4 $(resume "$work/model")
+  --warmup-steps "$(warmup 200 "$steps5")" "${common[@]}" --lr 5e-4 $(resume "$work/model")
 
-# 4. Closed-loop evaluation through the ROS graph on held-out seeds.
+# 4. Closed-loop evaluation through the ROS graph on held-out seeds, the two tasks at once on
+#    two ROS domains (EVAL_DOMAIN and the next one; eval-sim refuses a domain already in use).
+domain="${EVAL_DOMAIN:-41}"
+pids=()
 for task in reach_cube reach_colour; do
-  stamp "eval-sim $task x $eval_episodes"
-  openvla-ros eval-sim --checkpoint "$work/model" --task "$task" --episodes "$eval_episodes" \
-    --seed 1000000 --out "$work/eval_$task" --pictures 6
+  stamp "eval-sim $task x $eval_episodes (ROS_DOMAIN_ID $domain)"
+  ROS_DOMAIN_ID="$domain" openvla-ros eval-sim --checkpoint "$work/model" --task "$task" \
+    --episodes "$eval_episodes" --seed 1000000 --out "$work/eval_$task" --pictures 6 \
+    > "$work/eval_$task.log" 2>&1 &
+  pids+=("$!")
+  domain=$((domain + 1))
+done
+for i in 0 1; do
+  wait "${pids[$i]}" || { echo "eval-sim failed; see $work/eval_*.log" >&2; exit 1; }
+done
+for task in reach_cube reach_colour; do
+  grep -A8 "^$task: success" "$work/eval_$task.log" || true
 done
 stamp "done"
 
