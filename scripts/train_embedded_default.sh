@@ -75,7 +75,9 @@ later_demos() {
   extend "$work/demos_all" "$work/demos_big" \
     "+ reach_colour x $demos_colour_more (the next seeds)" \
     --task reach_colour --episodes "$demos_colour_more" --seed $((100000 + demos_colour))
-  extend "$work/demos_big" "$work/demos_dart1" "+ perturbed (DART-style) reach_cube x $dart_cube" \
+  # (An older version of this script made demos_dart in one step, without demos_dart1.)
+  [ -f "$work/demos_dart/meta/info.json" ] || extend "$work/demos_big" "$work/demos_dart1" \
+    "+ perturbed (DART-style) reach_cube x $dart_cube" \
     --task reach_cube --episodes "$dart_cube" --seed 200000 --perturb-prob 0.3 --perturb-m 0.05
   extend "$work/demos_dart1" "$work/demos_dart" "+ perturbed reach_colour x $dart_colour" \
     --task reach_colour --episodes "$dart_colour" --seed 300000 --perturb-prob 0.3 \
@@ -86,7 +88,8 @@ later_demos() {
 }
 later_demos > "$work/demos.log" 2>&1 &
 demos_pid=$!
-trap 'kill "$demos_pid" 2>/dev/null || true' EXIT
+# On exit (an error, Ctrl-C) stop the background demos too: sim-demos first, then its shell.
+trap 'pkill -P "$demos_pid" 2>/dev/null; kill "$demos_pid" 2>/dev/null || true' EXIT
 # need DIR: wait until the background demos have written DIR (fail if they failed).
 need() {
   while [ ! -f "$1/meta/info.json" ]; do
