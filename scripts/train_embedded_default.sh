@@ -53,7 +53,7 @@ stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 #    complete, so a partial one is never trained on, and a rerun resumes where it stopped.
 if [ ! -f "$work/demos_cube/meta/info.json" ]; then
   stamp "demos: reach_cube x $demos_cube"
-  rm -rf "$work/demos_cube.tmp"
+  rm -rf "$work/demos_cube.tmp" "$work/demos_cube"
   openvla-ros sim-demos --task reach_cube --episodes "$demos_cube" --seed 0 \
     --out "$work/demos_cube.tmp" --unnorm-key "$key" --workers 2
   mv "$work/demos_cube.tmp" "$work/demos_cube"
@@ -64,7 +64,7 @@ extend() {
   shift 3
   [ -f "$dest/meta/info.json" ] && return 0
   stamp "demos: $label"
-  rm -rf "$dest.tmp"
+  rm -rf "$dest.tmp" "$dest"
   cp -r "$src" "$dest.tmp"
   openvla-ros sim-demos --out "$dest.tmp" --unnorm-key "$key" "$@"
   mv "$dest.tmp" "$dest"
@@ -86,21 +86,33 @@ later_demos() {
     "+ contrastive reach_colour x $contrast_colour (each layout once per colour)" \
     --task reach_colour --episodes "$contrast_colour" --seed 400000 --every-colour
 }
-later_demos > "$work/demos.log" 2>&1 &
+# Background jobs (the demos, later the evaluations) are stopped with the script when it
+# exits early (an error; a signal once the foreground command has ended): their children
+# first, then their shells.
+stop_bg() {
+  local p
+  for p in $(jobs -pr); do pkill -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+}
+trap stop_bg EXIT
+echo "== $(date)" >> "$work/demos.log"
+later_demos >> "$work/demos.log" 2>&1 &
 demos_pid=$!
-# On exit (an error, Ctrl-C) stop the background demos too: sim-demos first, then its shell.
-trap 'pkill -P "$demos_pid" 2>/dev/null; kill "$demos_pid" 2>/dev/null || true' EXIT
-# need DIR: wait until the background demos have written DIR (fail if they failed).
+demos_running() { jobs -pr | grep -qx "$demos_pid"; }
+# need DIR: wait until the background demos have written DIR; fail as soon as they have failed
+# (the last set missing and the job gone), not only when a stage needs the missing set.
 need() {
+  [ -f "$1/meta/info.json" ] || stamp "waiting for $1 (the demonstrations: $work/demos.log)"
   while [ ! -f "$1/meta/info.json" ]; do
-    if ! kill -0 "$demos_pid" 2>/dev/null; then
-      [ -f "$1/meta/info.json" ] && break
-      wait "$demos_pid" || true
+    if ! demos_running && [ ! -f "$1/meta/info.json" ]; then
       echo "the demonstrations stopped before $1 was complete; see $work/demos.log" >&2
       exit 1
     fi
     sleep 5
   done
+  if ! demos_running && [ ! -f "$work/demos_c/meta/info.json" ]; then
+    echo "the demonstrations stopped before $work/demos_c was complete; see $work/demos.log" >&2
+    exit 1
+  fi
 }
 
 # 2. A random base with OpenVLA's architecture and published layout; sizes for this CPU:
@@ -151,6 +163,7 @@ OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage4" \
 
 # 4. Closed-loop evaluation through the ROS graph on held-out seeds, the two tasks at once on
 #    two ROS domains (EVAL_DOMAIN and the next one; eval-sim refuses a domain already in use).
+wait "$demos_pid" || { echo "the demonstrations failed; see $work/demos.log" >&2; exit 1; }
 domain="${EVAL_DOMAIN:-41}"
 pids=()
 for task in reach_cube reach_colour; do
@@ -161,9 +174,9 @@ for task in reach_cube reach_colour; do
   pids+=("$!")
   domain=$((domain + 1))
 done
-for i in 0 1; do
-  wait "${pids[$i]}" || { echo "eval-sim failed; see $work/eval_*.log" >&2; exit 1; }
-done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+[ "$rc" = 0 ] || { echo "eval-sim failed; see $work/eval_*.log" >&2; exit 1; }
 for task in reach_cube reach_colour; do
   grep -A8 "^$task: success" "$work/eval_$task.log" || true
 done
