@@ -51,24 +51,20 @@ stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 #    the early stages train on the first (each stage waits for its dataset), which is what
 #    keeps the whole rebuild near 2 h on a 2-core machine. Datasets appear by a rename once
 #    complete, so a partial one is never trained on, and a rerun resumes where it stopped.
-if [ ! -f "$work/demos_cube/meta/info.json" ]; then
-  stamp "demos: reach_cube x $demos_cube"
-  rm -rf "$work/demos_cube.tmp" "$work/demos_cube"
-  openvla-ros sim-demos --task reach_cube --episodes "$demos_cube" --seed 0 \
-    --out "$work/demos_cube.tmp" --unnorm-key "$key" --workers 2
-  mv "$work/demos_cube.tmp" "$work/demos_cube"
-fi
-# extend SRC DEST LABEL SIM-DEMOS-ARGS...: DEST = a copy of SRC with those episodes appended.
+# extend SRC DEST LABEL SIM-DEMOS-ARGS...: DEST = a copy of SRC (none if SRC is "") with those
+# episodes appended, made in DEST.tmp and renamed once complete.
 extend() {
   local src="$1" dest="$2" label="$3"
   shift 3
   [ -f "$dest/meta/info.json" ] && return 0
   stamp "demos: $label"
   rm -rf "$dest.tmp" "$dest"
-  cp -r "$src" "$dest.tmp"
+  if [ -n "$src" ]; then cp -r "$src" "$dest.tmp"; fi
   openvla-ros sim-demos --out "$dest.tmp" --unnorm-key "$key" "$@"
   mv "$dest.tmp" "$dest"
 }
+extend "" "$work/demos_cube" "reach_cube x $demos_cube" \
+  --task reach_cube --episodes "$demos_cube" --seed 0 --workers 2
 later_demos() {
   extend "$work/demos_cube" "$work/demos_all" "+ reach_colour x $demos_colour" \
     --task reach_colour --episodes "$demos_colour" --seed 100000
