@@ -49,15 +49,6 @@ from openvla_ros.sim.tasks import COLOURS, TASKS
 LOG = logging.getLogger("openvla_ros.eval")
 
 SIM_NODE = "/sim_arm"
-#: Node names of the evaluated graph: any of them already on this ROS domain would answer the
-#: harness's topics and services (another eval-sim or a demo), and both runs would be wrong.
-GRAPH_NODE_NAMES = (
-    "sim_arm",
-    "openvla_policy",
-    "openvla_executor",
-    "openvla_eval",
-    "openvla_demo",
-)
 #: Seconds without a service answer before an idempotent call is sent again (see ``call``).
 RESEND_AFTER_S = 5.0
 
@@ -509,7 +500,7 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
     """Run the episodes; write results.json and pictures; return the summary."""
     import rclpy
 
-    from openvla_ros.sim.demo import start_graph, stop_graph
+    from openvla_ros.sim.demo import refuse_a_running_graph, start_graph, stop_graph
 
     if config.episodes < 1 or config.max_steps < 1:
         raise EvalError("episodes and max_steps must be >= 1")
@@ -520,7 +511,7 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
             f"redirect_after {config.redirect_after} needs a colour task (not {config.task}) "
             f"and 0 < redirect_after < max_steps ({config.max_steps})"
         )
-    refuse_a_running_graph()
+    refuse_a_running_graph(error=EvalError)
     out = config.out_dir
     log_dir = out / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -558,40 +549,6 @@ def run_eval(config: EvalConfig, checkpoint: Path | None) -> dict[str, Any]:
     write_results(out, settings, results, summary)
     print(format_report(summary))
     return summary
-
-
-def refuse_a_running_graph(wait_s: float = 2.0) -> None:
-    """Look ``wait_s`` for nodes of a sim graph already on this ROS domain (own rclpy context).
-
-    Raises:
-        EvalError: one was found (two graphs on one domain drive each other's simulator).
-    """
-    import os
-
-    import rclpy
-
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    found: set[str] = set()
-    try:
-        node = rclpy.create_node("openvla_eval_probe", context=ctx)
-        try:
-            deadline = time.monotonic() + wait_s
-            while not found and time.monotonic() < deadline:
-                found = {n for n in node.get_node_names() if n in GRAPH_NODE_NAMES}
-                time.sleep(0.1)
-        finally:
-            node.destroy_node()
-    finally:
-        ctx.try_shutdown()
-    if found:
-        domain = os.environ.get("ROS_DOMAIN_ID", "0")
-        raise EvalError(
-            f"{', '.join(sorted(found))} already running on ROS_DOMAIN_ID {domain} (another "
-            "eval-sim or a demo, or one that ended within the last ~20 s: DDS keeps a killed "
-            "process's nodes that long): it would share this run's topics and services; stop "
-            "it (or retry shortly) or run this one with another ROS_DOMAIN_ID"
-        )
 
 
 def _run_episodes(

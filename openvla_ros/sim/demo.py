@@ -48,6 +48,18 @@ class DemoError(OpenVLARosError):
     """The demo graph could not start or did not produce the requested steps."""
 
 
+#: Node names of the sim graph (``start_graph``, eval-sim's observer, the demo's): any of them
+#: already on this ROS domain would answer the new graph's topics and services, and both runs
+#: would be wrong.
+GRAPH_NODE_NAMES = (
+    "sim_arm",
+    "openvla_policy",
+    "openvla_executor",
+    "openvla_eval",
+    "openvla_demo",
+)
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     """What the demo runs.
@@ -144,6 +156,42 @@ def _start_nodes(config: DemoConfig, checkpoint: Path, log_dir: Path) -> list[su
             args["unnorm_key"] = key
     sim = {"task": config.task, "scene_seed": config.scene_seed} if config.task else {}
     return start_graph(args, log_dir, {"sim_arm": sim})
+
+
+def refuse_a_running_graph(wait_s: float = 2.0, error: type[OpenVLARosError] = DemoError) -> None:
+    """Look ``wait_s`` for nodes of a sim graph already on this ROS domain (own rclpy context).
+
+    The demo and ``eval-sim`` start the same graph with fixed node names: a second one on the
+    domain would answer the first one's topics and services and drive its simulator.
+
+    Raises:
+        error: (:class:`DemoError` unless told; ``eval-sim`` passes its ``EvalError``) one
+            was found, with the domain in the message.
+    """
+    import rclpy
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    found: set[str] = set()
+    try:
+        node = rclpy.create_node("openvla_graph_probe", context=ctx)
+        try:
+            deadline = time.monotonic() + wait_s
+            while not found and time.monotonic() < deadline:
+                found = {n for n in node.get_node_names() if n in GRAPH_NODE_NAMES}
+                time.sleep(0.1)
+        finally:
+            node.destroy_node()
+    finally:
+        ctx.try_shutdown()
+    if found:
+        domain = os.environ.get("ROS_DOMAIN_ID", "0")
+        raise error(
+            f"{', '.join(sorted(found))} already running on ROS_DOMAIN_ID {domain} (another "
+            "eval-sim or a demo, or one that ended within the last ~20 s: DDS keeps a killed "
+            "process's nodes that long): it would share this run's topics and services; stop "
+            "it (or retry shortly) or run this one with another ROS_DOMAIN_ID"
+        )
 
 
 def start_graph(
@@ -451,24 +499,13 @@ def _print_table(records: Sequence[StepRecord]) -> None:
               + f" {a[6]:>5.2f}  {r.outcome:<9} {r.clips or '-'}")  # fmt: skip
 
 
-def _refuse_a_busy_domain() -> None:
-    """The demo's graph has eval-sim's fixed node names: refuse a domain where one already runs."""
-    from openvla_ros.nodes.eval_harness import refuse_a_running_graph
-    from openvla_ros.sim.evaluate import EvalError
-
-    try:
-        refuse_a_running_graph()
-    except EvalError as exc:
-        raise DemoError(str(exc)) from None
-
-
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the demo graph; returns the summary. Raises :class:`DemoError` on failure."""
     import rclpy
 
     if config.steps < 1:
         raise DemoError("steps must be >= 1")
-    _refuse_a_busy_domain()
+    refuse_a_running_graph()
     config.out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = config.out_dir / "logs"
     log_dir.mkdir(exist_ok=True)

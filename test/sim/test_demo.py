@@ -61,15 +61,13 @@ def test_the_demo_refuses_a_domain_where_a_graph_runs(tmp_path: Path) -> None:
     the demo refuses before it starts or writes anything, naming the domain."""
     import rclpy
 
-    from openvla_ros.nodes.eval_harness import refuse_a_running_graph
-    from openvla_ros.sim.demo import DemoConfig, DemoError, run_demo
-    from openvla_ros.sim.evaluate import EvalError
+    from openvla_ros.sim.demo import DemoConfig, DemoError, refuse_a_running_graph, run_demo
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     try:
         squatter = rclpy.create_node("openvla_executor", context=ctx)
-        with pytest.raises(EvalError):  # discovered (waits up to 10 s under load)
+        with pytest.raises(DemoError):  # discovered (waits up to 10 s under load)
             refuse_a_running_graph(wait_s=10.0)
         out = tmp_path / "refused"
         with pytest.raises(DemoError, match="openvla_executor already running on ROS_DOMAIN_ID"):

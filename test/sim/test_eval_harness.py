@@ -253,14 +253,14 @@ def test_a_graph_already_on_the_domain_is_refused(tmp_path: Path) -> None:
     refuses to start, with the domain in the message, and starts nothing."""
     import rclpy
 
-    from openvla_ros.nodes.eval_harness import refuse_a_running_graph
+    from openvla_ros.sim.demo import refuse_a_running_graph
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     try:
         squatter = rclpy.create_node("sim_arm", context=ctx)
         with pytest.raises(EvalError, match="sim_arm already running on ROS_DOMAIN_ID"):
-            refuse_a_running_graph(wait_s=10.0)
+            refuse_a_running_graph(wait_s=10.0, error=EvalError)
         out = tmp_path / "refused"
         with pytest.raises(EvalError, match="another ROS_DOMAIN_ID"):
             run_eval(EvalConfig(out_dir=out, episodes=1, policy="expert"), None)
