@@ -9,7 +9,8 @@
 # the shipped checkpoint was made are in data/embedded_default/TRAINING.md.
 #
 # Usage: scripts/train_embedded_default.sh [WORK_DIR]   (default: out/embedded_default_build)
-# Environment: STEPS1-5, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
+# Environment (data/embedded_default/TRAINING.md, "Rebuild settings"; checked before anything
+# is made): STEPS1-5, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
 # CONTRAST_COLOUR, EVAL_EPISODES override the defaults (those that made the shipped checkpoint);
 # EVAL_DOMAIN (41): the ROS domain of the first evaluation (the second uses the next one);
 # INSTALL=1 copies the result into data/embedded_default. Logs: WORK_DIR/demos.log (the
@@ -33,7 +34,23 @@ steps4="${STEPS4:-12000}"
 contrast_colour="${CONTRAST_COLOUR:-1816}"
 steps5="${STEPS5:-9000}"
 eval_episodes="${EVAL_EPISODES:-60}"
+domain="${EVAL_DOMAIN:-41}"
+install="${INSTALL:-0}"
 key=sim_reach
+# Refuse a bad setting before anything is made (bash arithmetic would read "abc" as 0).
+bad() { echo "train_embedded_default.sh: $1" >&2; exit 2; }
+for v in STEPS1:"$steps1" STEPS2:"$steps2" STEPS3:"$steps3" STEPS4:"$steps4" \
+    STEPS5:"$steps5" THREADS:"$threads" DEMOS_CUBE:"$demos_cube" \
+    DEMOS_COLOUR:"$demos_colour" DEMOS_COLOUR_MORE:"$demos_colour_more" \
+    DART_CUBE:"$dart_cube" DART_COLOUR:"$dart_colour" CONTRAST_COLOUR:"$contrast_colour" \
+    EVAL_EPISODES:"$eval_episodes"; do
+  [[ "${v#*:}" =~ ^[1-9][0-9]{0,6}$ ]] ||
+    bad "${v%%:*} must be a whole number from 1 to 9999999, not '${v#*:}'"
+done
+# The two evaluations use EVAL_DOMAIN and the next one; ROS 2 domain IDs on Linux are 0-232.
+[[ "$domain" =~ ^(0|[1-9][0-9]{0,2})$ ]] && [ "$domain" -le 231 ] ||
+  bad "EVAL_DOMAIN must be a ROS domain ID from 0 to 231 (it uses the next one too), not '$domain'"
+[[ "$install" =~ ^[01]$ ]] || bad "INSTALL must be 0 or 1, not '$install'"
 mkdir -p "$work"
 if [ -d "$work/model/training" ] && [ ! -d "$work/stage4" ] && [ ! -d "$work/demos_c" ]; then
   # Before stage 5 existed, stage 4 wrote to model/: resuming there would continue stage 4.
@@ -160,7 +177,6 @@ OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage4" \
 # 4. Closed-loop evaluation through the ROS graph on held-out seeds, the two tasks at once on
 #    two ROS domains (EVAL_DOMAIN and the next one; eval-sim refuses a domain already in use).
 wait "$demos_pid" || { echo "the demonstrations failed; see $work/demos.log" >&2; exit 1; }
-domain="${EVAL_DOMAIN:-41}"
 pids=()
 for task in reach_cube reach_colour; do
   stamp "eval-sim $task x $eval_episodes (ROS_DOMAIN_ID $domain)"
@@ -178,7 +194,7 @@ for task in reach_cube reach_colour; do
 done
 stamp "done"
 
-if [ "${INSTALL:-0}" = 1 ]; then
+if [ "$install" = 1 ]; then
   dest=data/embedded_default
   mkdir -p "$dest"
   for f in config.json generation_config.json preprocessor_config.json processor_config.json \

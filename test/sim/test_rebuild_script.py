@@ -118,3 +118,32 @@ def test_the_rebuild_script_runs_every_stage(tmp_path: Path) -> None:
         assert [e["task"] for e in results["episodes"]] == [task]
         assert results["config"]["checkpoint"].endswith("model")
     assert hashlib.sha256(SHIPPED.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STEPS1", "abc"),
+        ("STEPS5", "1e3"),
+        ("STEPS4", "0"),
+        ("THREADS", "-1"),
+        ("DEMOS_CUBE", " 5"),
+        ("CONTRAST_COLOUR", "12345678"),
+        ("EVAL_DOMAIN", "232"),
+        ("EVAL_DOMAIN", "08"),
+        ("EVAL_DOMAIN", "x"),
+        ("INSTALL", "yes"),
+    ],
+)
+def test_a_bad_setting_is_refused_before_anything_is_made(tmp_path: Path, name: str,
+                                                          value: str) -> None:  # fmt: skip
+    """Bash arithmetic would read "abc" as 0 and "08" as an error halfway through: every
+    setting is checked first, named in the error, and nothing is created. (An empty variable
+    means its default, as unset.)"""
+    work = tmp_path / "work"
+    env = {**os.environ, name: value}
+    r = subprocess.run(["bash", str(SCRIPT), str(work)], env=env, capture_output=True,
+                       text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{name} must be" in r.stderr and f"not '{value}'" in r.stderr, r.stderr
+    assert not work.exists()
