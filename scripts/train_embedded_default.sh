@@ -39,18 +39,30 @@ install="${INSTALL:-0}"
 key=sim_reach
 # Refuse a bad setting before anything is made (bash arithmetic would read "abc" as 0).
 bad() { echo "train_embedded_default.sh: $1" >&2; exit 2; }
+whole() { [[ "$2" =~ ^[1-9][0-9]*$ ]] && [ "${#2}" -le 7 ] && [ "$2" -le "$3" ] ||
+  bad "$1 must be a whole number from 1 to $3, not '$2'"; }
 for v in STEPS1:"$steps1" STEPS2:"$steps2" STEPS3:"$steps3" STEPS4:"$steps4" \
-    STEPS5:"$steps5" THREADS:"$threads" DEMOS_CUBE:"$demos_cube" \
-    DEMOS_COLOUR:"$demos_colour" DEMOS_COLOUR_MORE:"$demos_colour_more" \
-    DART_CUBE:"$dart_cube" DART_COLOUR:"$dart_colour" CONTRAST_COLOUR:"$contrast_colour" \
-    EVAL_EPISODES:"$eval_episodes"; do
-  [[ "${v#*:}" =~ ^[1-9][0-9]{0,6}$ ]] ||
-    bad "${v%%:*} must be a whole number from 1 to 9999999, not '${v#*:}'"
+    STEPS5:"$steps5"; do
+  whole "${v%%:*}" "${v#*:}" 9999999
 done
-# The two evaluations use EVAL_DOMAIN and the next one; ROS 2 domain IDs on Linux are 0-232.
-[[ "$domain" =~ ^(0|[1-9][0-9]{0,2})$ ]] && [ "$domain" -le 231 ] ||
-  bad "EVAL_DOMAIN must be a ROS domain ID from 0 to 231 (it uses the next one too), not '$domain'"
+# Each demo set's scene seeds start 100000 after the previous set's (the evaluation's at
+# 1000000): larger counts would train on another set's scenes or on the evaluation's.
+for v in DEMOS_CUBE:"$demos_cube" DEMOS_COLOUR:"$demos_colour" \
+    DEMOS_COLOUR_MORE:"$demos_colour_more" DART_CUBE:"$dart_cube" \
+    DART_COLOUR:"$dart_colour" CONTRAST_COLOUR:"$contrast_colour" \
+    EVAL_EPISODES:"$eval_episodes"; do
+  whole "${v%%:*}" "${v#*:}" 99999
+done
+[ $((demos_colour + demos_colour_more)) -le 99999 ] ||
+  bad "DEMOS_COLOUR + DEMOS_COLOUR_MORE must be at most 99999 (one seed range)"
+whole THREADS "$threads" "$(nproc)"
+# The two evaluations use EVAL_DOMAIN and the next one; ROS 2 advises domain IDs 0-101 (higher
+# ones can collide with the operating system's ephemeral ports).
+[[ "$domain" =~ ^(0|[1-9][0-9]{0,2})$ ]] && [ "$domain" -le 100 ] ||
+  bad "EVAL_DOMAIN must be a ROS domain ID from 0 to 100 (it uses the next one too), not '$domain'"
 [[ "$install" =~ ^[01]$ ]] || bad "INSTALL must be 0 or 1, not '$install'"
+[ -x "$venv/bin/openvla-ros" ] ||
+  bad "no openvla-ros in $venv/bin (OPENVLA_ROS_VENV; run scripts/setup_env.sh first)"
 mkdir -p "$work"
 if [ -d "$work/model/training" ] && [ ! -d "$work/stage4" ] && [ ! -d "$work/demos_c" ]; then
   # Before stage 5 existed, stage 4 wrote to model/: resuming there would continue stage 4.

@@ -253,7 +253,7 @@ def test_gripper_adapters(adapter, probe, io, spawn, start_executor, robot_inter
             assert wait_until(lambda w=expect[step]: w in fake.output(), 15.0), (
                 fake.output() + executor.output()
             )
-    settle(0.5)  # room for a stray extra command to show
+    settle(1.0)  # room for a stray extra command (polled every 0.2 s) to show
     lines = [
         ln
         for ln in fake.output().splitlines()

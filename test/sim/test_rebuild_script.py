@@ -58,28 +58,40 @@ def _episodes_read_back(dataset: Path) -> list[tuple[str, int, float]]:
     return out
 
 
-def test_the_rebuild_script_runs_every_stage(tmp_path: Path) -> None:
-    work = tmp_path / "build"
-    before = hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
-    domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+def _miniature_env() -> dict[str, str]:
+    """The script's environment for a run in miniature (tiny counts and steps)."""
     env = dict(os.environ, **{k: str(v) for k, v in COUNTS.items()},
                STEPS1="2", STEPS2="2", STEPS3="2", STEPS4="2", STEPS5="2", EVAL_EPISODES="1",
-               EVAL_DOMAIN=str(domain))  # fmt: skip
+               EVAL_DOMAIN=os.environ.get("ROS_DOMAIN_ID", "0"))  # fmt: skip
     env.pop("INSTALL", None)
-    log = tmp_path / "script.log"
-    # Its own session, so that on a timeout the whole tree (demos, training, graphs) goes.
+    return env
+
+
+def _run_script(work: Path, env: dict[str, str], log: Path, timeout_s: float) -> tuple[int, str]:
+    """Run the script in its own session, so that on a timeout the whole tree (demos,
+    training, graphs) goes; returns its exit status (-9 if killed) and output."""
     with log.open("w") as sink:
         proc = subprocess.Popen(["bash", str(SCRIPT), str(work)], cwd=REPO, env=env,
                                 stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
         try:
-            returncode = proc.wait(timeout=480)
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+    return proc.returncode, log.read_text()
+
+
+def test_the_rebuild_script_runs_every_stage(tmp_path: Path) -> None:
+    work = tmp_path / "build"
+    before = hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
+    env = _miniature_env()
+    returncode, log = _run_script(work, env, tmp_path / "script.log", timeout_s=480)
     demos_log = (work / "demos.log").read_text() if (work / "demos.log").exists() else ""
-    assert returncode == 0, f"{log.read_text()[-5000:]}\n{demos_log[-3000:]}"
+    assert returncode == 0, f"{log[-5000:]}\n{demos_log[-3000:]}"
     # Every dataset complete (no .tmp left), each the previous one with its own episodes
     # appended unchanged (same instructions, frames and actions), in the order of the stages.
     assert not list(work.glob("*.tmp"))
@@ -126,24 +138,45 @@ def test_the_rebuild_script_runs_every_stage(tmp_path: Path) -> None:
         ("STEPS1", "abc"),
         ("STEPS5", "1e3"),
         ("STEPS4", "0"),
+        ("STEPS2", "010"),
         ("THREADS", "-1"),
+        ("THREADS", "999"),
         ("DEMOS_CUBE", " 5"),
+        ("DEMOS_CUBE", "100000"),
         ("CONTRAST_COLOUR", "12345678"),
-        ("EVAL_DOMAIN", "232"),
+        ("EVAL_DOMAIN", "101"),
         ("EVAL_DOMAIN", "08"),
         ("EVAL_DOMAIN", "x"),
         ("INSTALL", "yes"),
     ],
 )
-def test_a_bad_setting_is_refused_before_anything_is_made(tmp_path: Path, name: str,
-                                                          value: str) -> None:  # fmt: skip
-    """Bash arithmetic would read "abc" as 0 and "08" as an error halfway through: every
-    setting is checked first, named in the error, and nothing is created. (An empty variable
-    means its default, as unset.)"""
+def test_a_bad_setting_is_refused_before_anything_is_made(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    """Bash arithmetic would read "abc" as 0 and "08" as an error halfway through; a count
+    over 99999 would reach the next set's (or the evaluation's) scene seeds: every setting is
+    checked first, named in the error, and nothing is created. (An empty variable means its
+    default, as unset.) The other settings are the miniature ones, and the run has its own
+    session, so a check that let a value through costs seconds and leaves nothing running."""
     work = tmp_path / "work"
-    env = {**os.environ, name: value}
-    r = subprocess.run(["bash", str(SCRIPT), str(work)], env=env, capture_output=True,
-                       text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert f"{name} must be" in r.stderr and f"not '{value}'" in r.stderr, r.stderr
+    returncode, out = _run_script(work, {**_miniature_env(), name: value},
+                                  tmp_path / "script.log", timeout_s=30)  # fmt: skip
+    assert returncode == 2, out
+    assert f"{name} must be" in out and f"not '{value}'" in out, out
     assert not work.exists()
+
+
+def test_the_colour_counts_share_one_seed_range(tmp_path: Path) -> None:
+    returncode, out = _run_script(tmp_path / "work",
+                                  {**_miniature_env(), "DEMOS_COLOUR": "50000",
+                                   "DEMOS_COLOUR_MORE": "50000"},
+                                  tmp_path / "script.log", timeout_s=30)  # fmt: skip
+    assert returncode == 2 and "DEMOS_COLOUR + DEMOS_COLOUR_MORE" in out, out
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_missing_venv_is_refused(tmp_path: Path) -> None:
+    env = {**_miniature_env(), "OPENVLA_ROS_VENV": str(tmp_path / "no_venv")}
+    returncode, out = _run_script(tmp_path / "work", env, tmp_path / "script.log", 30)
+    assert returncode == 2 and "no openvla-ros in" in out, out
+    assert not (tmp_path / "work").exists()
