@@ -371,12 +371,30 @@ def stop_with_parent() -> bool:
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _interrupt_once(signum: int, frame: Any) -> None:
-    """SIGINT/SIGTERM handler of :func:`run_node`: stop spinning once, ignore every later
-    SIGINT or SIGTERM so the shutdown (hold, counters, destroy) is not interrupted."""
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt
+class _StopOnSignal:
+    """SIGINT/SIGTERM handler of :func:`run_node`: the first one stops the node, every later
+    SIGINT or SIGTERM is ignored so the shutdown (hold, counters, destroy) is not interrupted.
+
+    While the node starts (a model load can take minutes) it raises ``KeyboardInterrupt``.
+    Once the node spins it raises nothing: it triggers a guard condition that wakes the
+    executor, which stops on :attr:`stop` (set by the first signal either way). An exception
+    raised from a Python signal handler surfaces at whatever bytecode runs next, and inside
+    rclpy's pybind11 bindings (``take_message`` converting its arguments) pybind11 turned the
+    ``KeyboardInterrupt`` into a ``RuntimeError``: a traceback and exit status 1 instead of a
+    clean stop (seen in test_parent_death).
+    """
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.wake: Any = None  # a guard condition of the spinning node
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        self.stop.set()
+        if self.wake is None:
+            raise KeyboardInterrupt
+        self.wake.trigger()
 
 
 def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | None = None) -> int:
@@ -402,9 +420,10 @@ def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | No
         args=args if args is not None else sys.argv,
         signal_handler_options=SignalHandlerOptions.NO,  # type: ignore[attr-defined]  # pybind enum
     )
+    handler = _StopOnSignal()
     if threading.current_thread() is threading.main_thread():
         for sig in _STOP_SIGNALS:
-            signal.signal(sig, _interrupt_once)
+            signal.signal(sig, handler)
     node: Node | None = None
     code = 0
     try:
@@ -412,7 +431,10 @@ def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | No
         node = make_node()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        handler.wake = node.create_guard_condition(lambda: None)
+        # executor.spin(), stopping on the handler's flag.
+        while executor.context.ok() and not handler.stop.is_set():
+            executor.spin_once()
     except (KeyboardInterrupt, ExternalShutdownException) as exc:
         if node is None:  # stopped while starting (e.g. during a long model load)
             _destroy_half_built(exc)
@@ -420,10 +442,13 @@ def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | No
         rclpy.logging.get_logger(node_name).fatal(f"cannot start: {exc}")
         _destroy_half_built(exc)
         code = EXIT_CANNOT_START
-    except Exception as exc:  # a bug: keep its traceback, but not a second one from cleanup
+    except Exception as exc:
         if node is None:
             _destroy_half_built(exc)
-        raise
+        # The start-up KeyboardInterrupt can land inside rclpy's bindings, which re-raise it as
+        # another error: after a stop signal that is the interruption, not a bug.
+        if not handler.stop.is_set():
+            raise  # a bug: keep its traceback, but not a second one from cleanup
     finally:
         if node is not None:
             node.destroy_node()

@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: Apache-2.0
+# Copyright 2026 The openvla_ros Authors
+"""SIGTERM stops a node started by ``run_node`` cleanly (exit 0, no traceback) wherever it
+lands: while the node is busy taking messages (a KeyboardInterrupt raised from the handler
+there came out of rclpy's pybind11 bindings as a RuntimeError: a traceback and exit 1, seen
+in test_parent_death) and while it is still starting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("rclpy", reason="rclpy not installed (run scripts/setup_env.sh)")
+
+from test.nodes.ros_helpers import wait_until
+
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(180)]
+
+#: A node that keeps its main thread in rclpy's take path: a 2 kHz timer publishing to 20
+#: subscriptions of its own. START_DELAY_S makes its constructor slow instead (a model load).
+NODE = """
+import os, sys, time
+from std_msgs.msg import String
+from rclpy.node import Node
+from openvla_ros.nodes.common import run_node
+
+class Busy(Node):
+    def __init__(self):
+        super().__init__("busy_node")
+        print("starting", flush=True)
+        time.sleep(float(os.environ.get("START_DELAY_S", "0")))
+        self.pub = self.create_publisher(String, "busy_topic", 10)
+        for _ in range(20):
+            self.create_subscription(String, "busy_topic", lambda m: None, 10)
+        self.create_timer(0.0005, lambda: self.pub.publish(String(data="x" * 200)))
+        print("spinning", flush=True)
+
+sys.exit(run_node(Busy, "busy_node"))
+"""
+
+
+class _Proc:
+    """The node's process with its output read by a thread (``lines``)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen([sys.executable, "-c", NODE], env=env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM; returns its exit status and whole output."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(timeout=5)
+        return self.proc.returncode, self.output()
+
+
+@pytest.mark.parametrize("round_", range(16))
+def test_sigterm_while_busy_is_a_clean_stop(round_: int) -> None:
+    node = _Proc(dict(os.environ))
+    assert wait_until(lambda: "spinning" in node.output(), 30.0), node.output()
+    time.sleep(0.2 + 0.05 * round_)  # in the middle of the message traffic
+    code, out = node.stop()
+    assert code == 0 and "Traceback" not in out, out
+
+
+def test_sigterm_while_starting_is_a_clean_stop() -> None:
+    node = _Proc({**os.environ, "START_DELAY_S": "30"})
+    assert wait_until(lambda: "starting" in node.output(), 30.0), node.output()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    code, out = node.stop()
+    assert code == 0 and "Traceback" not in out, out
+    assert time.monotonic() - t0 < 10.0, "the slow start was not interrupted"
+    assert "spinning" not in out
