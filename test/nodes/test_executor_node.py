@@ -168,9 +168,13 @@ def test_pose_stall_holds(probe, io, start_executor) -> None:
     assert _action_state(states, t).outcome == S.OUTCOME_HELD
     assert len(targets) == 1
     probe.start_robot()
-    settle(0.2)
-    probe.send_action([0.01, 0, 0, 0, 0, 0, 1.0], step=2)
-    assert wait_until(lambda: len(targets) == 2), proc.output()
+    # Poses flow again: an action is executed once the executor has a fresh one (until then
+    # each is held, so they are sent until one gets through).
+    for step in range(2, 12):
+        probe.send_action([0.01, 0, 0, 0, 0, 0, 1.0], step=step)
+        if wait_until(lambda: len(targets) == 2, 1.0):
+            break
+    assert len(targets) == 2, proc.output()
 
 
 def test_twist_mode_holds_when_camera_stalls_or_policy_dies(

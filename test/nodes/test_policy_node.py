@@ -122,9 +122,10 @@ def test_bad_images_are_skipped_and_counted(probe, start_policy) -> None:
     bad.append(empty)
     garbage_jpeg = None  # compressed garbage is covered in test_compressed_garbage
     del garbage_jpeg
-    for msg in bad:
+    for k, msg in enumerate(bad, 1):
         probe.publish_frame(msg=msg)
-        settle(0.15)  # one frame at a time: the slot keeps only the newest
+        # One frame at a time (the slot keeps only the newest): each counted before the next.
+        assert wait_until(lambda k=k: f"images_bad={k}" in proc.output(), 10.0), proc.output()
     assert actions == [], "a bad image produced an action"
     stamp = probe.publish_frame(msg=good)
     assert wait_until(lambda: len(actions) == 1), "node did not recover after bad images"
@@ -156,9 +157,10 @@ def test_hostile_compressed_frames_do_not_stop_inference(probe, start_policy) ->
     proc = start_policy(image_transport="compressed")
     probe.instruction("open the drawer")
     topic = "/camera/image_raw/compressed"
-    for name in ("bomb_png", "broken_chunk_png", "bad_tag_tiff"):
+    for k, name in enumerate(("bomb_png", "broken_chunk_png", "bad_tag_tiff"), 1):
         probe.publish_frame(msg=CompressedImage(format="png", data=BAD_FRAMES[name]), topic=topic)
-        settle(0.15)  # one frame at a time: the slot keeps only the newest
+        # One frame at a time (the slot keeps only the newest): each counted before the next.
+        assert wait_until(lambda k=k: f"images_bad={k}" in proc.output(), 10.0), proc.output()
     assert actions == [], "a hostile frame produced an action"
     stamp = probe.publish_frame(
         msg=CompressedImage(format="jpeg", data=rgb_to_jpeg(solid_rgb())), topic=topic

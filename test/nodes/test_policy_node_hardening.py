@@ -144,10 +144,12 @@ def test_png_decompression_bomb_is_refused_with_rss_bounded(probe, start_policy)
     before_kib = _vm_kib(proc.proc.pid, "VmHWM")
     bomb = _png_bomb()
     assert len(bomb) < 10_000
-    for _ in range(3):
+    for k in range(1, 4):
         probe.publish_frame(msg=CompressedImage(format="png", data=bomb), topic=topic)
-        settle(0.3)
-    assert wait_until(lambda: "images_bad=3" in proc.output(), 5.0), proc.output()[-3000:]
+        # One frame at a time (the slot keeps only the newest): each counted before the next.
+        assert wait_until(lambda k=k: f"images_bad={k}" in proc.output(), 10.0), proc.output()[
+            -3000:
+        ]
     grown_mib = (_vm_kib(proc.proc.pid, "VmHWM") - before_kib) / 1024
     # Refused from the header: nothing near the 201 MiB an RGB decode would take.
     assert grown_mib < 40, f"peak RSS grew {grown_mib:.0f} MiB on a PNG bomb"
