@@ -131,10 +131,21 @@ def record(
     compression: str = "none",
 ) -> int:
     """Record ``topics`` until ``duration_s`` passes or Ctrl-C; returns messages written."""
+    import signal
+
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init()
+    # Ctrl-C / SIGTERM set a flag the loop checks (rclpy's handlers off): a KeyboardInterrupt
+    # raised inside rclpy's bindings comes out as a RuntimeError (docs/launch.md), and a
+    # SIGTERM shut the context down under the loop; either lost the summary line.
+    stop: list[int] = []
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: stop.append(signum))
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # type: ignore[attr-defined]
     node = rclpy.create_node("openvla_bag_recorder")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
@@ -144,7 +155,7 @@ def record(
             deadline = None if duration_s is None else time.monotonic() + duration_s
             last_poll = time.monotonic()
             try:
-                while deadline is None or time.monotonic() < deadline:
+                while not stop and (deadline is None or time.monotonic() < deadline):
                     executor.spin_once(timeout_sec=0.05)
                     if rec.pending and time.monotonic() - last_poll > 0.5:
                         rec.poll_graph()
@@ -158,6 +169,8 @@ def record(
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

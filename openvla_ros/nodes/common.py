@@ -375,26 +375,32 @@ class _StopOnSignal:
     """SIGINT/SIGTERM handler of :func:`run_node`: the first one stops the node, every later
     SIGINT or SIGTERM is ignored so the shutdown (hold, counters, destroy) is not interrupted.
 
-    While the node starts (a model load can take minutes) it raises ``KeyboardInterrupt``.
-    Once the node spins it raises nothing: it triggers a guard condition that wakes the
-    executor, which stops on :attr:`stop` (set by the first signal either way). An exception
-    raised from a Python signal handler surfaces at whatever bytecode runs next, and inside
-    rclpy's pybind11 bindings (``take_message`` converting its arguments) pybind11 turned the
-    ``KeyboardInterrupt`` into a ``RuntimeError``: a traceback and exit status 1 instead of a
-    clean stop (seen in test_parent_death).
+    While the node starts (a model load can take minutes) it raises ``KeyboardInterrupt``
+    (:attr:`raised`). Once the node spins it raises nothing: it sets :attr:`stop`, which the
+    spin loop checks after every wait (the waits are bounded: a Python signal handler runs
+    only when the main thread is back in Python, and nothing else wakes ``rcl_wait`` here).
+    An exception raised from a Python signal handler surfaces at whatever bytecode runs next:
+    inside rclpy's pybind11 bindings (``take_message`` converting its arguments) pybind11
+    turned the ``KeyboardInterrupt`` into a ``RuntimeError``, a traceback and exit status 1
+    instead of a clean stop (seen in test_parent_death).
     """
 
     def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.wake: Any = None  # a guard condition of the spinning node
+        self.stop = False  # the first signal came
+        self.raised = False  # ... and the handler raised KeyboardInterrupt for it
+        self.quiet = False  # spinning or shutting down: never raise
 
     def __call__(self, signum: int, frame: Any) -> None:
         for sig in _STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
-        self.stop.set()
-        if self.wake is None:
+        self.stop = True
+        if not self.quiet:
+            self.raised = True
             raise KeyboardInterrupt
-        self.wake.trigger()
+
+
+#: Longest wait of :func:`run_node`'s spin loop before it looks at the stop flag (s).
+STOP_CHECK_S = 0.2
 
 
 def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | None = None) -> int:
@@ -416,14 +422,14 @@ def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | No
     # counters) never reached the wire (seen under a real `ros2 launch`, docs/launch.md). The
     # first of them stops spinning; later ones are ignored, as Ctrl-C in a terminal reaches
     # every node directly and `ros2 launch` forwards it again.
-    rclpy.init(
-        args=args if args is not None else sys.argv,
-        signal_handler_options=SignalHandlerOptions.NO,  # type: ignore[attr-defined]  # pybind enum
-    )
     handler = _StopOnSignal()
     if threading.current_thread() is threading.main_thread():
         for sig in _STOP_SIGNALS:
             signal.signal(sig, handler)
+    rclpy.init(
+        args=args if args is not None else sys.argv,
+        signal_handler_options=SignalHandlerOptions.NO,  # type: ignore[attr-defined]  # pybind enum
+    )
     node: Node | None = None
     code = 0
     try:
@@ -431,25 +437,27 @@ def run_node(make_node: Callable[[], Node], node_name: str, args: list[str] | No
         node = make_node()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        handler.wake = node.create_guard_condition(lambda: None)
+        handler.quiet = True
         # executor.spin(), stopping on the handler's flag.
-        while executor.context.ok() and not handler.stop.is_set():
-            executor.spin_once()
+        while executor.context.ok() and not handler.stop:
+            executor.spin_once(timeout_sec=STOP_CHECK_S)
     except (KeyboardInterrupt, ExternalShutdownException) as exc:
         if node is None:  # stopped while starting (e.g. during a long model load)
             _destroy_half_built(exc)
-    except OpenVLARosError as exc:
-        rclpy.logging.get_logger(node_name).fatal(f"cannot start: {exc}")
-        _destroy_half_built(exc)
-        code = EXIT_CANNOT_START
     except Exception as exc:
         if node is None:
             _destroy_half_built(exc)
-        # The start-up KeyboardInterrupt can land inside rclpy's bindings, which re-raise it as
-        # another error: after a stop signal that is the interruption, not a bug.
-        if not handler.stop.is_set():
+        if handler.raised:
+            # The start-up KeyboardInterrupt landed inside a binding (or a loader), which
+            # re-raised it as another error: that is the interruption, not a bug nor a refusal.
+            pass
+        elif isinstance(exc, OpenVLARosError):
+            rclpy.logging.get_logger(node_name).fatal(f"cannot start: {exc}")
+            code = EXIT_CANNOT_START
+        else:
             raise  # a bug: keep its traceback, but not a second one from cleanup
     finally:
+        handler.quiet = True  # a first signal now must not interrupt the clean-up
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

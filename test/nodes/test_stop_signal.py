@@ -3,7 +3,8 @@
 """SIGTERM stops a node started by ``run_node`` cleanly (exit 0, no traceback) wherever it
 lands: while the node is busy taking messages (a KeyboardInterrupt raised from the handler
 there came out of rclpy's pybind11 bindings as a RuntimeError: a traceback and exit 1, seen
-in test_parent_death) and while it is still starting."""
+in test_parent_death), while it is still starting, and while it is idle (nothing woke
+rclpy's wait then: it never stopped)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from test.nodes.ros_helpers import wait_until
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(180)]
 
 #: A node that keeps its main thread in rclpy's take path: a 2 kHz timer publishing to 20
-#: subscriptions of its own. START_DELAY_S makes its constructor slow instead (a model load).
+#: subscriptions of its own. START_DELAY_S makes its constructor slow instead (a model load);
+#: IDLE=1 gives it nothing to wait for (no timer, no subscription).
 NODE = """
 import os, sys, time
 from std_msgs.msg import String
@@ -35,10 +37,11 @@ class Busy(Node):
         super().__init__("busy_node")
         print("starting", flush=True)
         time.sleep(float(os.environ.get("START_DELAY_S", "0")))
-        self.pub = self.create_publisher(String, "busy_topic", 10)
-        for _ in range(20):
-            self.create_subscription(String, "busy_topic", lambda m: None, 10)
-        self.create_timer(0.0005, lambda: self.pub.publish(String(data="x" * 200)))
+        if os.environ.get("IDLE") != "1":
+            self.pub = self.create_publisher(String, "busy_topic", 10)
+            for _ in range(20):
+                self.create_subscription(String, "busy_topic", lambda m: None, 10)
+            self.create_timer(0.0005, lambda: self.pub.publish(String(data="x" * 200)))
         print("spinning", flush=True)
 
 sys.exit(run_node(Busy, "busy_node"))
@@ -67,7 +70,7 @@ class _Proc:
         """SIGTERM; returns its exit status and whole output."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=15)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
@@ -94,3 +97,15 @@ def test_sigterm_while_starting_is_a_clean_stop() -> None:
     assert code == 0 and "Traceback" not in out, out
     assert time.monotonic() - t0 < 10.0, "the slow start was not interrupted"
     assert "spinning" not in out
+
+
+def test_sigterm_to_an_idle_node_is_a_clean_stop() -> None:
+    """Nothing wakes rcl_wait for a node without timers or traffic (rclpy's own handlers are
+    off): the spin loop's bounded waits are what let it see the signal."""
+    node = _Proc({**os.environ, "IDLE": "1"})
+    assert wait_until(lambda: "spinning" in node.output(), 30.0), node.output()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    code, out = node.stop()
+    assert code == 0 and "Traceback" not in out, out
+    assert time.monotonic() - t0 < 10.0
