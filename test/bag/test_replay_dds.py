@@ -16,6 +16,7 @@ from openvla_ros.bag.reader import BagReader
 from openvla_ros.bag.replay import ReplayOptions, run_replay
 from openvla_ros.policy.scripted import ScriptedPolicy
 from test.bag import bagfactory as bf
+from test.nodes.ros_helpers import wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -88,12 +89,19 @@ def test_blocking_replay_with_executor_matches_offline(tmp_path: Path, spawn):
     bag = bf.write_episode(tmp_path / "bag", n_frames=6, with_actions=False)
     config = str(Path(__file__).resolve().parents[2] / "config" / "sim.yaml")
     spawn(_policy_args(), name="policy")
+    # A generous pose timeout on both sides: the replay waits for each action before the next
+    # pose, and under load that wait alone could outlast sim.yaml's 0.5 s (HELD live, not
+    # offline).
     executor = spawn(
         ["-m", "openvla_ros.nodes.executor_node", "--ros-args", "--params-file", config,
-         "-p", "enable_on_start:=true", "-p", "watchdog.max_action_age_s:=0.0"],
+         "-p", "enable_on_start:=true", "-p", "watchdog.max_action_age_s:=0.0",
+         "-p", "watchdog.pose_timeout_s:=10.0"],
         name="executor",
     )  # fmt: skip
-    profile = load_robot_profile("sim").replace(max_action_age_s=0.0)
+    # The replay's fresh node knows only the subscribers it has discovered: an executor not
+    # yet up missed the first pose and rejected the first action ("no end-effector pose").
+    assert wait_until(lambda: "ready:" in executor.output(), 30.0), executor.output()
+    profile = load_robot_profile("sim").replace(max_action_age_s=0.0, pose_timeout_s=10.0)
     offline = evaluate_bag(
         bag, ScriptedPolicy(SCRIPT), profile,
         EvalConfig(camera_topic=bf.CAMERA, instruction_topic=bf.INSTRUCTION, pose_topic=bf.POSE,
