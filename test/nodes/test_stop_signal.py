@@ -79,33 +79,34 @@ class _Proc:
         return self.proc.returncode, self.output()
 
 
+def _stop_after(env: dict[str, str], line: str, after_s: float) -> tuple[int, str, float]:
+    """Start the node, wait for ``line`` and ``after_s`` more, SIGTERM it; returns its exit
+    status, whole output and the seconds the stop took."""
+    node = _Proc(env)
+    assert wait_until(lambda: line in node.output(), 30.0), node.output()
+    time.sleep(after_s)
+    t0 = time.monotonic()
+    code, out = node.stop()
+    return code, out, time.monotonic() - t0
+
+
 @pytest.mark.parametrize("round_", range(16))
 def test_sigterm_while_busy_is_a_clean_stop(round_: int) -> None:
-    node = _Proc(dict(os.environ))
-    assert wait_until(lambda: "spinning" in node.output(), 30.0), node.output()
-    time.sleep(0.2 + 0.05 * round_)  # in the middle of the message traffic
-    code, out = node.stop()
+    # In the middle of the message traffic, a little later each round.
+    code, out, _ = _stop_after(dict(os.environ), "spinning", 0.2 + 0.05 * round_)
     assert code == 0 and "Traceback" not in out, out
 
 
 def test_sigterm_while_starting_is_a_clean_stop() -> None:
-    node = _Proc({**os.environ, "START_DELAY_S": "30"})
-    assert wait_until(lambda: "starting" in node.output(), 30.0), node.output()
-    time.sleep(0.3)
-    t0 = time.monotonic()
-    code, out = node.stop()
+    code, out, stop_s = _stop_after({**os.environ, "START_DELAY_S": "30"}, "starting", 0.3)
     assert code == 0 and "Traceback" not in out, out
-    assert time.monotonic() - t0 < 10.0, "the slow start was not interrupted"
+    assert stop_s < 10.0, "the slow start was not interrupted"
     assert "spinning" not in out
 
 
 def test_sigterm_to_an_idle_node_is_a_clean_stop() -> None:
     """Nothing wakes rcl_wait for a node without timers or traffic (rclpy's own handlers are
     off): the spin loop's bounded waits are what let it see the signal."""
-    node = _Proc({**os.environ, "IDLE": "1"})
-    assert wait_until(lambda: "spinning" in node.output(), 30.0), node.output()
-    time.sleep(0.5)
-    t0 = time.monotonic()
-    code, out = node.stop()
+    code, out, stop_s = _stop_after({**os.environ, "IDLE": "1"}, "spinning", 0.5)
     assert code == 0 and "Traceback" not in out, out
-    assert time.monotonic() - t0 < 10.0
+    assert stop_s < 10.0
