@@ -3,7 +3,8 @@
 # Copyright 2026 The openvla_ros Authors
 #
 # The README's "run" command: set up the environment, then run the whole graph (simulated
-# Panda + camera on a red/green/blue cube scene, policy node with the shipped embedded default
+# Panda + camera on a one-cube reach_cube scene (--task reach_colour: red, green and blue
+# cubes), policy node with the shipped embedded default
 # (data/embedded_default; `--checkpoint random` for a small random one), executor with safety)
 # for a fixed number of steps. Arguments go to `openvla-ros demo` (see `--help`).
 set -euo pipefail

@@ -40,7 +40,7 @@ def test_every_cli_flag_is_documented(command: str) -> None:
 
 
 def _node_specs() -> dict[str, list]:
-    rclpy = pytest.importorskip("rclpy")
+    rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (run scripts/setup_env.sh)")
     del rclpy
     from openvla_ros.data.recorder_config import RECORDER_PARAMS
     from openvla_ros.nodes.expert_node import EXPERT_PARAMS

@@ -88,7 +88,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("device", "", "Torch device of the local model: auto, cpu, cuda, cuda:N; "
                    "empty: the params file's value."),
     LaunchArgument("unnorm_key", "", "Dataset statistics key to un-normalise actions with (e.g. "
-                   "bridge_orig); empty: the params file's value or the checkpoint's only key."),
+                   "bridge_orig); empty: the params file's value (config/<robot>.yaml sets "
+                   "bridge_orig: pass the key of a fine-tune that has another, e.g. sim_reach "
+                   "for the embedded default)."),
     LaunchArgument("mode", "non_blocking", "non_blocking: infer on the newest frame while the "
                    "arm moves; blocking: observe again only after the previous action is done.",
                    ("non_blocking", "blocking")),

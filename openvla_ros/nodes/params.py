@@ -44,8 +44,8 @@ EXECUTOR_NODE_PARAMS: tuple[ParamSpec, ...] = (
               "(franka_msgs Move/Grasp actions), interbotix (interbotix_xs_msgs "
               "JointSingleCommand); the Float64 topic is always published",
               choices=("topic", "franka", "interbotix"), read_only=True),
-    ParamSpec("gripper_namespace", _S, "", "Adapter namespace: franka: the gripper action "
-              "prefix (e.g. /fr3_gripper); interbotix: the robot namespace (e.g. /wx250s)",
+    ParamSpec("gripper_namespace", _S, "", "Adapter namespace; empty: /fr3_gripper (franka: "
+              "the gripper action prefix), /wx250s (interbotix: the robot namespace)",
               read_only=True),
     ParamSpec("franka_grasp_force_n", _F, 20.0, "franka adapter: Grasp force when closing",
               unit="N", min=1.0, max=140.0, read_only=True),

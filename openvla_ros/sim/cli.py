@@ -14,8 +14,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "demo",
         help="run the whole graph (sim arm, policy, executor) for a fixed number of steps",
-        description="Start the simulated Panda, the policy node (small generated checkpoint "
-        "unless --checkpoint is given) and the executor over real DDS, enable them, publish "
+        description="Start the simulated Panda, the policy node (the shipped embedded default, "
+        "data/embedded_default, unless --checkpoint is given; --checkpoint random: a small "
+        "random one) and the executor over real DDS, enable them, publish "
         "an instruction and print a per-step table; writes steps.csv, camera_strip.png, "
         "trajectory.png and summary.json to --out.",
     )

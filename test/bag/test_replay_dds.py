@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("rclpy")
+pytest.importorskip("rclpy", reason="rclpy not installed (run scripts/setup_env.sh)")
 
 from openvla_ros.bag.evaluate import EvalConfig, evaluate_bag, load_robot_profile
 from openvla_ros.bag.reader import BagReader
