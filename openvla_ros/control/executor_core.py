@@ -355,6 +355,9 @@ class ExecutorCore:
         self._target: Pose | None = None
         self._motion: _TwistMotion | None = None
         self._seed_pending = False  # _target is a seed no step has started from yet
+        # Pose mode: a hold target for the next tick to publish once (the controller's last
+        # setpoint is beyond the tracking bound of the arm, or the arm was moved).
+        self._hold_target: Pose | None = None
         self._session: Any = None
         self._last_stamp_s: float | None = None  # of the last executed action
         self._last_step: int | None = None
@@ -428,7 +431,9 @@ class ExecutorCore:
         self._stop_motion("reset")
         self._episode_id = None
         self._episode_steps = 0
-        self._poses.forget_stamps()
+        # Every stamp guard goes, and so does the last pose's freshness: a pending pose jump
+        # must not be discarded in favour of the pose before it (the arm may have moved).
+        self._poses.invalidate()
         self._last_stamp_s, self._last_step = None, None
         self._min_action_stamp_s = -math.inf
         self._session = None
@@ -497,6 +502,7 @@ class ExecutorCore:
             self._events.append("measured pose jump confirmed: holding, target re-seeds")
             moving = self._fold_motion(now_s)
             self._stop_motion("pose jump")
+            self._hold_at(self._poses.measured)
             return PoseUpdate(True, stop_twist=moving)
         return PoseUpdate(True)
 
@@ -557,8 +563,8 @@ class ExecutorCore:
         )
         action_stale = not (0.0 <= since_action <= p.action_timeout_s)
         self._watchdog_events(pose_stale, action_stale, events)
-        if not pose_stale:
-            self._check_tracking(now_s, events)
+        if not pose_stale and self._check_tracking(now_s, events):
+            action_stale = True  # the motion was stopped: holding until the next action
 
         hold_reason = self._hold_reason(pose_stale, action_stale)
         done = self._pending_done
@@ -577,12 +583,12 @@ class ExecutorCore:
             if not hold_reason and not moving:
                 hold_reason = "delta executed; waiting for the next action"
         target: Pose | None = None
-        if (
-            p.command_type == "pose"
-            and p.republish_target
-            and not (self._estopped or not self._enabled or pose_stale or self._poses.jump_pending)
-        ):
+        faulted = self._estopped or not self._enabled or pose_stale or self._poses.jump_pending
+        if self._hold_target is not None and not faulted:
+            target = self._hold_target  # once: the controller's old setpoint is out of bounds
+        elif p.command_type == "pose" and p.republish_target and not faulted:
             target = self._target
+        self._hold_target = None
         return TickResult(twist, target, done, bool(hold_reason), hold_reason, tuple(events))
 
     # ------------------------------------------------------------------ state
@@ -1000,14 +1006,14 @@ class ExecutorCore:
         self._action_stale_reported = action_stale
         self._last_pose_stale, self._last_action_stale = pose_stale, action_stale
 
-    def _check_tracking(self, now_s: float, events: list[str]) -> None:
+    def _check_tracking(self, now_s: float, events: list[str]) -> bool:
         """The (effective) target left the tracking bound of the measured arm (pushed,
-        blocked, moved by someone else): stop and re-seed at the next action."""
+        blocked, moved by someone else): stop and re-seed at the next action. True if so."""
         p = self.profile
         measured = self._poses.measured
         target = self._motion.pose_at(now_s) if self._motion is not None else self._target
         if measured is None or target is None:
-            return
+            return False
         dm, dr = pose_distance(target, measured)
         if dm > p.max_tracking_error_m or dr > p.max_tracking_error_rad:
             self._counters.tracking_resets += 1
@@ -1017,6 +1023,22 @@ class ExecutorCore:
                 "target re-seeds"
             )
             self._stop_motion("tracking bound")
+            self._hold_at(measured)
+            return True
+        return False
+
+    def _hold_at(self, measured: Pose | None) -> None:
+        """Pose mode: the arm left the tracking bound of the last published target (pushed,
+        blocked, moved by another controller), so the controller would pull it back there.
+        Have the next tick publish the measured pose (clipped into the box, as a seed) once:
+        the controller then holds where the arm is (twist mode publishes zero instead). The
+        target stays dropped: the next action re-seeds from the pose measured then. An arm
+        outside the workspace box by more than one step gets nothing (nothing outside the
+        box is ever commanded)."""
+        if measured is None or self.profile.command_type != "pose":
+            return
+        seed, _ = seed_target(measured, self.profile)
+        self._hold_target = seed
 
     def _hold_reason(self, pose_stale: bool, action_stale: bool) -> str:
         if self._estopped:
@@ -1044,6 +1066,7 @@ class ExecutorCore:
         self._target = None
         self._motion = None
         self._seed_pending = False
+        self._hold_target = None
 
     def _fold_motion(self, now_s: float) -> bool:
         """End the running twist at ``now_s``: the target becomes what it executed."""

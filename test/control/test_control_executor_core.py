@@ -95,6 +95,9 @@ def test_estop_latch_survives_everything_but_release(profile: RobotProfile) -> N
     assert not s.estopped and not s.enabled  # release does not move anything by itself
     assert core.on_action(SMALL, 10.0, 0, 1, 10.0).outcome is Outcome.DISABLED
     core.enable()
+    # The reset above made the last pose stale: an action needs a pose received after it.
+    assert core.on_action(SMALL, 10.0, 0, 1, 10.0).outcome is Outcome.HELD
+    assert core.on_pose(HOME, 10.0, 10.0).accepted
     assert core.on_action(SMALL, 10.0, 0, 1, 10.0).outcome is Outcome.EXECUTED
 
 
@@ -175,6 +178,7 @@ def test_max_steps_per_episode_holds(profile: RobotProfile) -> None:
         outcomes.append(core.on_action([0, 0, 0, 0, 0, 0, 1], now, i, 7, now).outcome)
     assert outcomes[:3] == [Outcome.EXECUTED] * 3 and outcomes[3:] == [Outcome.HELD] * 2
     core.reset()
+    core.on_pose(HOME, 10.05, 10.05)  # a reset needs a pose received after it
     assert core.on_action([0, 0, 0, 0, 0, 0, 1], 10.05, 0, 7, 10.05).outcome is Outcome.EXECUTED
 
 
@@ -473,3 +477,36 @@ def test_reset_recovers_from_a_pose_clock_that_went_backwards(profile: RobotProf
     assert not core.on_pose(HOME, 5.0, 100.1).accepted  # a restarted robot/sim clock
     assert core.reset().success
     assert core.on_pose(HOME, 5.1, 100.2).accepted
+
+
+def test_reset_does_not_discard_a_pending_pose_jump(profile: RobotProfile) -> None:
+    core = ready(profile)
+    far = Pose(HOME.position + np.array([0.0, 0.25, 0.0]), HOME.orientation)  # > 0.2 m bound
+    u = core.on_pose(far, 10.02, 10.02)
+    assert u.accepted and u.reason  # a jump: pending until the next pose
+    core.reset()
+    held = core.on_action(SMALL, 10.03, 0, 1, 10.03)
+    assert held.outcome is Outcome.HELD and held.command is None  # not from the old pose
+    core.on_pose(far, 10.04, 10.04)  # checked against the old pose: pending again
+    core.on_pose(far, 10.06, 10.06)  # confirms it
+    d = core.on_action(SMALL, 10.06, 1, 1, 10.06)
+    assert d.outcome is Outcome.EXECUTED and d.command is not None
+    step = d.command.target_pose.position - far.position
+    assert np.all(np.abs(step) <= profile.step_limit_m + 1e-9), step  # from where the arm is
+
+
+def test_pose_mode_tracking_fault_publishes_a_hold_at_the_arm(profile: RobotProfile) -> None:
+    core = ready(profile)
+    down = [0.0, 0.0, -0.05, 0.0, 0.0, 0.0, 1.0]
+    for i in range(3):  # the arm is blocked at HOME: the target goes 0.15 m below it
+        t = 10.0 + i
+        core.on_pose(HOME, t, t)
+        assert core.on_action(down, t, i, 1, t).outcome is Outcome.EXECUTED
+    lifted = Pose(HOME.position + np.array([0.0, 0.0, 0.08]), HOME.orientation)
+    assert core.on_pose(lifted, 12.5, 12.5).accepted  # someone lifts it: 0.23 m from target
+    r = core.tick(12.5)
+    assert any(e.startswith("tracking:") for e in r.events) and r.holding
+    assert r.target_pose is not None  # the controller gets a setpoint where the arm is
+    np.testing.assert_allclose(r.target_pose.position, lifted.position, atol=1e-9)
+    assert core.tick(12.51).target_pose is None  # once (no republish in this profile)
+    assert core.state().target_pose is None  # the next action re-seeds from the arm

@@ -24,7 +24,9 @@ and calls enable/disable/reset/e-stop/release. Invariants, after every step:
 (iv) after a fault (e-stop, disable, reset, stale pose, clock jump) the next tick holds
     (zero twist, no target);
 (v) nothing is commanded again before the documented recovery (enable after release;
-    a fresh confirmed pose after a stale pose or a clock jump).
+    a fresh confirmed pose after a stale pose or a clock jump);
+(vi) pose mode: after a tracking fault or a confirmed pose jump the controller's setpoint is
+    within the tracking bound of the arm (it does not pull the arm back to the old target).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from hypothesis import strategies as st
 
 from openvla_ros.control.executor_core import Decision, ExecutorCore, TickResult, Twist
 from openvla_ros.control.profile import RobotProfile, load_profile_yaml, profile_from_params
-from openvla_ros.control.safety import orientation_violation
+from openvla_ros.control.safety import orientation_violation, seed_target
 from openvla_ros.control.se3 import Pose, quat_angle, relative_rotvec, rotate_by_rotvec, rpy_to_quat
 from test.control.sim_arm import SimArm
 
@@ -188,6 +190,28 @@ class Harness:
         if r.target_pose is not None:
             self.check_target(r.target_pose)
             self.arm.command_pose(self.t, r.target_pose)
+        self.check_setpoint_after_fault(r)
+
+    def check_setpoint_after_fault(self, r: TickResult) -> None:
+        """(vi) pose mode: once the core reports that the arm left the tracking bound of its
+        target (or a pose jump was confirmed), the controller's setpoint is no longer the
+        out-of-bound one: it holds within the tracking bound of the arm (when the arm is
+        close enough to the box to be seeded at all)."""
+        faults = ("tracking:", "measured pose jump confirmed")
+        if self.sc.twist or self.must_hold() or self.arm.target is None:
+            return
+        if not any(e.startswith(faults) for e in r.events) or self.confirmed is None:
+            return
+        if seed_target(self.confirmed, self.p)[0] is None:
+            return  # outside the box by more than a step: nothing may be commanded
+        dm = float(np.linalg.norm(self.arm.target.position - self.confirmed.position))
+        dr = quat_angle(self.arm.target.orientation, self.confirmed.orientation)
+        p = self.p
+        assert dm <= p.max_tracking_error_m + EPS and dr <= p.max_tracking_error_rad + EPS, (
+            dm,
+            dr,
+            r.events,
+        )
 
     def must_hold(self) -> bool:
         stale = self.t - self.confirmed_rx > self.p.pose_timeout_s
