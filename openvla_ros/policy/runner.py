@@ -448,6 +448,7 @@ class PolicyRunner:
         """
         idle = 0.1  # re-check period when only an outside event can make progress
         with self._lock:
+            self._follow_clock_back(now_ns)
             if not self._enabled:
                 return None, idle, "disabled"
             if not self._instruction:
@@ -488,6 +489,17 @@ class PolicyRunner:
             )
             self._reset_pending = False
             return job, 0.0, "ready"
+
+    def _follow_clock_back(self, now_ns: int) -> None:
+        """This node's clock went back (a simulator restarted ``/clock``, a bag looped):
+        times kept from before would make the rate limit, the blocking handshake and the
+        blocking frame cut-off wait out the old time. Bring them to ``now_ns``."""
+        if self._last_start_ns is not None and now_ns < self._last_start_ns:
+            self._last_start_ns = None
+        if self._min_capture_ns > now_ns:
+            self._min_capture_ns = now_ns
+        if self._waiting is not None and now_ns < self._waiting.since_ns:
+            self._waiting.since_ns = now_ns
 
     def finish(self, job: Job, now_ns: int, publish: Callable[[], None] | None = None) -> bool:
         """The policy produced an action for ``job``: returns whether to publish it.

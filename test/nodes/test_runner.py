@@ -117,6 +117,44 @@ def test_blocking_handshake_and_timeout() -> None:
     assert job.frame.payload == "f5" and r.counters.blocking_timeouts == 1
 
 
+S = 1000 * MS
+OLD = 1000 * S  # ROS time before a simulator restarted /clock
+NEW = 5 * S  # after
+
+
+def test_clock_going_back_does_not_stall_the_rate_limit() -> None:
+    r = runner()
+    r.on_frame(OLD, OLD, "f1")
+    job, _, _ = r.next_job(OLD)
+    assert r.finish(job, OLD + 1)
+    r.on_frame(NEW, NEW, "f2")
+    job2, wait, why = r.next_job(NEW)  # before the fix: "rate", 995 s to wait
+    assert why == "ready" and job2 is not None and job2.frame.payload == "f2", (why, wait)
+    assert job2.step == 1
+
+
+def test_clock_going_back_while_blocking() -> None:
+    r = runner(mode="blocking", blocking_timeout_s=1.0, control_hz=100.0)
+    r.on_frame(OLD, OLD, "f1")
+    job, _, _ = r.next_job(OLD)
+    assert r.finish(job, OLD + 1) and r.waiting_for_executor
+    r.on_frame(NEW, NEW, "f2")
+    assert r.next_job(NEW)[2] == "waiting"
+    # The handshake times out 1 s after the clock went back (not 996 s).
+    assert r.next_job(NEW + 1100 * MS)[2] == "blocking_timeout"
+    r.on_frame(NEW + 1200 * MS, NEW + 1200 * MS, "f3")
+    job, _, why = r.next_job(NEW + 1210 * MS)
+    assert why == "ready" and job.frame.payload == "f3"
+    # A done report, then the clock goes back again: later frames are not "old_frame".
+    assert r.finish(job, NEW + 1211 * MS)
+    assert r.on_executor_state(job.episode_id, job.step, True, NEW + 1300 * MS)
+    r.on_frame(NEW // 2, NEW // 2, "f4")
+    assert r.next_job(NEW // 2 + 1)[2] == "old_frame"  # captured before "now" (the jump)
+    r.on_frame(NEW // 2 + 10 * MS, NEW // 2 + 10 * MS, "f5")
+    job, _, why = r.next_job(NEW // 2 + 20 * MS)
+    assert why == "ready" and job.frame.payload == "f5"
+
+
 def test_camera_stall_reported_once() -> None:
     r = runner(camera_stall_s=0.5)
     r.set_enabled(False, 0)
