@@ -239,6 +239,7 @@ class Counters:
     pose_jumps: int = 0  # poses that jumped implausibly (confirmed later or discarded)
     reseeds: int = 0  # targets (re-)seeded from the measured pose
     tracking_resets: int = 0  # holds because the target was outside the tracking bound
+    gripper_deferred: int = 0  # gripper changes kept back (gripper.min_switch_interval_s)
 
 
 _COUNTER_OF = {
@@ -932,7 +933,8 @@ class ExecutorCore:
         self._last_step = step
         self._episode_steps += 1
         self._last_action_rx_s = now_s
-        gripper = self._gripper.update(gripper_value)
+        gripper = self._gripper.update(gripper_value, now_s)
+        self._counters.gripper_deferred = self._gripper.deferred
         twist: Twist | None = None
         if p.command_type == "twist":
             # Servo holds a twist from one publish to the next. Publish it n times (now

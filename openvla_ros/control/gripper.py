@@ -56,6 +56,8 @@ class GripperMapper:
         self._profile = profile
         self._is_open = profile.gripper_initially_open
         self._openness = 1.0 if self._is_open else 0.0
+        self._switched_s = -math.inf  # steady time of the last binary state change
+        self.deferred = 0  # changes kept back by ``gripper.min_switch_interval_s``
 
     @property
     def is_open(self) -> bool:
@@ -66,13 +68,19 @@ class GripperMapper:
         """Forget the state; ``None`` restores the profile's initial state."""
         self._is_open = self._profile.gripper_initially_open if is_open is None else is_open
         self._openness = 1.0 if self._is_open else 0.0
+        self._switched_s = -math.inf
 
     def current(self) -> GripperCommand:
         """The command for the current state, without an update."""
         return self._command(changed=False, value=math.nan)
 
-    def update(self, value: float) -> GripperCommand:
-        """Map one model value; returns the command to send (state kept between calls)."""
+    def update(self, value: float, now_s: float | None = None) -> GripperCommand:
+        """Map one model value; returns the command to send (state kept between calls).
+
+        ``now_s`` (steady time) enables ``gripper.min_switch_interval_s`` in binary mode: a
+        state change sooner than that after the previous one is kept back (counted in
+        :attr:`deferred`); ``None`` (offline tools) applies every change.
+        """
         p = self._profile
         try:
             v = float(value)
@@ -91,7 +99,14 @@ class GripperMapper:
                 high = False
             else:  # inside the band: keep the state
                 high = was_open != p.gripper_inverted
-            self._is_open = high != p.gripper_inverted
+            want_open = high != p.gripper_inverted
+            if want_open != was_open and now_s is not None:
+                if now_s - self._switched_s < p.gripper_min_switch_interval_s:
+                    self.deferred += 1
+                    want_open = was_open
+                else:
+                    self._switched_s = now_s
+            self._is_open = want_open
             self._openness = 1.0 if self._is_open else 0.0
         else:
             frac = (v - lo) / (hi - lo)

@@ -187,6 +187,11 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               min=-1000.0, max=1000.0, attr="gripper_closed_command"),
     ParamSpec("gripper.initially_open", _B, True,
               "Assumed gripper state before the first action.", attr="gripper_initially_open"),
+    ParamSpec("gripper.min_switch_interval_s", _F, 0.0,
+              "Binary state changes at most this often (steady time): a change asked for "
+              "sooner after the previous one keeps the state, and a later action may make it; "
+              "protects the gripper and its driver from a flood of goals. 0: off.",
+              unit="s", min=0.0, max=10.0, attr="gripper_min_switch_interval_s"),
     # --- policy defaults (read by the policy side; kept here so one file describes a robot)
     ParamSpec("policy.default_unnorm_key", _S, "bridge_orig",
               "Dataset statistics key to un-normalise actions with, unless the launch overrides.",
@@ -247,6 +252,7 @@ class RobotProfile:
     gripper_open_command: float
     gripper_closed_command: float
     gripper_initially_open: bool
+    gripper_min_switch_interval_s: float
     default_unnorm_key: str
     default_preprocess: str
 

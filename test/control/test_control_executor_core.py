@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from openvla_ros.control.executor_core import DoneStatus, ExecutorCore, Twist
 from openvla_ros.control.profile import RobotProfile
 from openvla_ros.control.safety import ClipFlag, Outcome, step_within_limits
-from openvla_ros.control.se3 import Pose, quat_conjugate, quat_multiply, quat_to_rotvec
+from openvla_ros.control.se3 import Pose, quat_conjugate, quat_multiply, quat_to_rotvec, rpy_to_quat
 from openvla_ros.errors import ConfigError
 
 HOME = Pose.from_xyz_rpy([0.45, 0.0, 0.25], [math.pi, 0.0, 0.0])
@@ -510,3 +511,30 @@ def test_pose_mode_tracking_fault_publishes_a_hold_at_the_arm(profile: RobotProf
     np.testing.assert_allclose(r.target_pose.position, lifted.position, atol=1e-9)
     assert core.tick(12.51).target_pose is None  # once (no republish in this profile)
     assert core.state().target_pose is None  # the next action re-seeds from the arm
+
+
+def test_a_gripper_flood_reaches_the_driver_at_most_once_per_interval(
+    robot_profile: RobotProfile,
+) -> None:
+    # Each shipped robot sets gripper.min_switch_interval_s; 1 kHz alternating open/close
+    # with no motion for 1 s must not become a goal per action.
+    p = robot_profile
+    assert p.gripper_min_switch_interval_s > 0
+    core = ExecutorCore(p)
+    home = Pose(
+        (np.asarray(p.workspace_min) + np.asarray(p.workspace_max)) / 2,
+        rpy_to_quat(*p.nominal_rpy_rad),
+    )
+    assert core.on_pose(home, 10.0, 10.0).accepted and core.enable().success
+    changes = []
+    for i in range(1000):
+        t = 10.0 + 0.001 * i
+        if i % 10 == 0:
+            core.on_pose(home, t, t)
+        d = core.on_action([0, 0, 0, 0, 0, 0, float(i % 2)], t, i, 1, t)
+        if d.command is not None and d.command.gripper.changed:
+            changes.append(t)
+    limit = p.gripper_min_switch_interval_s
+    assert 1 <= len(changes) <= 1 + int(1.0 / limit), changes
+    assert all(b - a >= limit - 1e-9 for a, b in itertools.pairwise(changes))
+    assert core.state().counters.gripper_deferred > 0

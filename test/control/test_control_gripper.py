@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -66,3 +67,26 @@ def test_reset(profile: RobotProfile) -> None:
     assert g.is_open
     g.reset(is_open=False)
     assert not g.current().is_open
+
+
+def test_binary_state_changes_at_most_once_per_min_switch_interval() -> None:
+    from openvla_ros.control.profile import profile_from_params
+
+    p = profile_from_params({"robot_name": "g", "gripper.min_switch_interval_s": 0.5})
+    m = GripperMapper(p)
+    changes = []
+    for i in range(1000):  # a flood: open/close alternating at 1 kHz for 1 s
+        c = m.update(float(i % 2), now_s=10.0 + i * 0.001)
+        if c.changed:
+            changes.append(10.0 + i * 0.001)
+    assert len(changes) == 2, changes  # at 10.000 (close) and 10.500 (open)
+    assert all(b - a >= 0.5 - 1e-9 for a, b in itertools.pairwise(changes))
+    assert m.deferred >= 490  # every other value asks for the other state
+    # Kept back, not lost: a value that still asks for the change makes it once allowed.
+    m2 = GripperMapper(p)
+    assert m2.update(0.0, now_s=0.0).changed and not m2.is_open
+    assert not m2.update(1.0, now_s=0.1).changed and not m2.is_open
+    assert m2.update(1.0, now_s=0.6).changed and m2.is_open
+    # Offline callers (no time) and a zero interval apply every change.
+    m3 = GripperMapper(p)
+    assert all(m3.update(float(i % 2)).changed for i in range(10))
