@@ -69,6 +69,12 @@ class PoseMonitor:
                 f"pose stamped {ahead:.3f} s in the future of the executor's clock (max "
                 f"{p.max_clock_skew_s:g} s): sync the robot and executor clocks"
             )
+        if p.max_pose_age_s > 0 and -ahead > p.max_pose_age_s:
+            return self._refuse(
+                f"pose stamped {-ahead:.3f} s ago (max watchdog.max_pose_age_s "
+                f"{p.max_pose_age_s:g} s): a lagging relay or an old bag, or the robot's and "
+                "the executor's clocks differ"
+            )
         if stamp_s <= self.newest_stamp_s:
             if stamp_s == self.newest_stamp_s:
                 return self._refuse("pose stamp does not advance (a repeated pose is not fresh)")

@@ -147,6 +147,11 @@ EXECUTOR_PARAMS: list[ParamSpec] = [
               "Pose and action stamps more than this ahead of the executor's ROS clock are "
               "refused (a negative age is never fresh beyond it).", unit="s", min=0.0,
               max=3600.0, attr="max_clock_skew_s"),
+    ParamSpec("watchdog.max_pose_age_s", _F, 0.0,
+              "Poses stamped longer ago than this (executor's ROS clock) are refused: a "
+              "lagging relay or an unrestamped bag describes where the arm was, not where it "
+              "is (0 disables; needs robot and executor on one clock).", unit="s", min=0.0,
+              max=60.0, attr="max_pose_age_s"),
     ParamSpec("watchdog.clock_jump_threshold_s", _F, 1.0,
               "ROS time advancing this much more than steady time between two executor "
               "callbacks (or any backward step) is a clock jump: hold, drop in-flight actions, "
@@ -240,6 +245,7 @@ class RobotProfile:
     max_action_age_s: float
     pose_timeout_s: float
     max_clock_skew_s: float
+    max_pose_age_s: float
     clock_jump_threshold_s: float
     reached_tolerance_m: float
     reached_tolerance_rad: float

@@ -538,3 +538,23 @@ def test_a_gripper_flood_reaches_the_driver_at_most_once_per_interval(
     assert 1 <= len(changes) <= 1 + int(1.0 / limit), changes
     assert all(b - a >= limit - 1e-9 for a, b in itertools.pairwise(changes))
     assert core.state().counters.gripper_deferred > 0
+
+
+def test_poses_stamped_too_long_ago_are_refused(robot_profile: RobotProfile) -> None:
+    p = robot_profile
+    assert p.max_pose_age_s > 0  # each shipped robot checks it
+    core = ExecutorCore(p)
+    home = Pose(
+        (np.asarray(p.workspace_min) + np.asarray(p.workspace_max)) / 2,
+        rpy_to_quat(*p.nominal_rpy_rad),
+    )
+    now = 100.0
+    old = core.on_pose(home, now - 30.0, now)  # stamped 30 s ago, received now
+    assert not old.accepted and "max_pose_age_s" in old.reason
+    assert core.enable().success
+    d = core.on_action(SMALL, now, 0, 1, now)
+    assert d.outcome is Outcome.REJECTED and d.command is None  # no pose counts yet
+    assert "stamped 30.000 s ago" in d.reason, d.reason  # it names the pose problem
+    late = core.on_pose(home, now - 0.5 * p.max_pose_age_s, now + 0.01)
+    assert late.accepted  # within the bound: used
+    assert core.on_action(SMALL, now + 0.01, 1, 1, now + 0.01).command is not None
