@@ -41,6 +41,9 @@ LOG = logging.getLogger(__name__)
 TOKEN_ENV = "OPENVLA_ROS_TOKEN"
 #: Retry-After values above this are not honoured: the robot would rather fail and hold.
 MAX_RETRY_AFTER_S = 5.0
+#: Answers larger than this are refused (an action answer is a few hundred bytes; the
+#: server's info and health answers a few kB).
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
 #: Accepted ``transport`` values of :class:`RemotePolicy`.
 TRANSPORTS = ("auto", "json", "raw", "png", "jpeg")
 
@@ -57,7 +60,10 @@ class _Answer:
 
     def json(self) -> Any:
         """The body as JSON (ValueError when it is not)."""
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
     @property
     def text(self) -> str:
@@ -183,7 +189,14 @@ class RemotePolicy:
     def _send(
         self, method: str, url: str, body: bytes | memoryview | None, headers: Mapping[str, str]
     ) -> _Answer:
-        """One attempt, the answer read in full (urllib3 errors propagate)."""
+        """One attempt, the answer read in full (urllib3 errors propagate).
+
+        The read timeout bounds each wait for bytes; the whole answer must also arrive within
+        ``connect_timeout_s + timeout_s`` of the request and be at most
+        :data:`MAX_ANSWER_BYTES` (a server or proxy trickling bytes, or sending without end,
+        must not hold the policy node's worker).
+        """
+        deadline = time.monotonic() + self.connect_timeout_s + self.timeout_s
         response = self._pool().urlopen(
             method,
             url,
@@ -192,9 +205,31 @@ class RemotePolicy:
             timeout=self._timeout,
             retries=False,
             redirect=False,
-            preload_content=True,
+            preload_content=False,
         )
-        return _Answer(response.status, response.headers, response.data, method, url)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := response.read1(65536):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise RemotePolicyError(
+                        f"{url}: answer larger than {MAX_ANSWER_BYTES} bytes: not an inference "
+                        "server's answer"
+                    )
+                if time.monotonic() > deadline:
+                    total = self.connect_timeout_s + self.timeout_s
+                    raise RemotePolicyError(
+                        f"{url}: answer not complete within {total:g} s (connect_timeout_s + "
+                        "timeout_s): the server or a proxy trickles it"
+                    )
+                chunks.append(chunk)
+        except RemotePolicyError:
+            response.close()
+            self.close()  # the connection is mid-answer: never reuse it
+            raise
+        response.release_conn()
+        return _Answer(response.status, response.headers, b"".join(chunks), method, url)
 
     def _request(
         self,
@@ -357,7 +392,10 @@ def _vector(payload: dict[str, Any], name: str, where: str) -> npt.NDArray[np.fl
         raise RemotePolicyError(f"{where}: '{name}' must be a non-empty list of numbers")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
         raise RemotePolicyError(f"{where}: '{name}' holds non-numbers")
-    arr = np.asarray(value, dtype=np.float64)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise RemotePolicyError(f"{where}: '{name}' holds a number too large") from None
     if not np.all(np.isfinite(arr)):
         raise RemotePolicyError(f"{where}: '{name}' holds non-finite values")
     return arr

@@ -16,6 +16,7 @@ import re
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -167,6 +168,11 @@ GARBAGE = {
     "/nan": (200, b'{"action":[0,0,0,0,0,0,NaN],"normalized_action":[0,0,0,0,0,0,0]}'),
     "/strings": (200, b'{"action":["a",0,0,0,0,0,0],"normalized_action":[0,0,0,0,0,0,0]}'),
     "/list": (200, b"[1,2,3]"),
+    "/bigint": (
+        200,
+        b'{"action":[1' + b"0" * 400 + b',0,0,0,0,0,0],"normalized_action":[0,0,0,0,0,0,0]}',
+    ),
+    "/deep": (200, b'{"action":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
     "/teapot": (418, b"I'm a teapot"),
 }
 
@@ -174,7 +180,21 @@ GARBAGE = {
 class _GarbageHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        status, body = GARBAGE[self.path.removesuffix("/v1/act")]
+        path = self.path.removesuffix("/v1/act")
+        if path in ("/trickle", "/endless"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 30))
+            self.end_headers()
+            try:
+                for _ in range(1 << 16):  # /trickle: a byte every 0.1 s; /endless: 16 kB blocks
+                    self.wfile.write(b" " if path == "/trickle" else b" " * 16384)
+                    self.wfile.flush()
+                    if path == "/trickle":
+                        time.sleep(0.1)
+            except OSError:  # the client gave up: what the test wants
+                pass
+            return
+        status, body = GARBAGE[path]
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -198,6 +218,21 @@ def garbage_server() -> Iterator[str]:
 def test_garbage_answers_are_remote_policy_errors(garbage_server: str, path: str) -> None:
     with pytest.raises(RemotePolicyError):
         RemotePolicy(garbage_server + path, retries=0).predict(IMAGE, "go")
+
+
+def test_a_trickled_answer_fails_by_the_total_deadline(garbage_server: str) -> None:
+    # Each byte arrives well within the read timeout; the whole answer never does.
+    remote = RemotePolicy(garbage_server + "/trickle", timeout_s=0.5, connect_timeout_s=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(RemotePolicyError, match="not complete within 1 s"):
+        remote.predict(IMAGE, "go")
+    assert time.monotonic() - t0 < 5.0  # the old client read for 1 GiB / 10 bytes per s
+
+
+def test_an_endless_answer_is_refused_by_size(garbage_server: str) -> None:
+    remote = RemotePolicy(garbage_server + "/endless", timeout_s=30.0, retries=0)
+    with pytest.raises(RemotePolicyError, match="answer larger than"):
+        remote.predict(IMAGE, "go")
 
 
 def test_failed_load_exits_non_zero(tmp_path) -> None:
