@@ -87,7 +87,7 @@ WIDOWX_BRIDGE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("joint_limit_margin_rad", _F, 0.05, "IK keeps every joint this far inside "
               "the URDF limits", unit="rad", min=0.0, max=0.5, read_only=True),
     ParamSpec("joint_state_timeout_s", _F, 0.5, "Targets are refused while the newest joint "
-              "state is older than this (receive time)", unit="s", min=0.01, max=10.0,
+              "state is older than this (receive time, steady clock)", unit="s", min=0.01, max=10.0,
               read_only=True),
     ParamSpec("pose_rate_hz", _F, 0.0, "ee_pose publishing rate; 0 = on every joint state",
               unit="Hz", min=0.0, max=1000.0, read_only=True),
@@ -124,6 +124,8 @@ class WidowXBridgeNode(Node):
         self._joints: np.ndarray | None = None  # newest measured arm joints (rad)
         self._joints_stamp_ns = 0  # header stamp of that joint state (0: none given)
         self._joints_rx_ns = 0  # when it arrived, on this node's clock
+        # ... and on the steady clock: its age must not follow a ROS clock jump or pause.
+        self._joints_rx_steady_ns: int | None = None
         self._published_rx_ns = -1  # rx time of the joint state last turned into ee_pose
         self._index: dict[str, int] = {}  # joint name -> index in the last names list
         self._names_key: tuple[str, ...] = ()
@@ -173,6 +175,7 @@ class WidowXBridgeNode(Node):
         self._joints = q
         self._joints_stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self._joints_rx_ns = self.get_clock().now().nanoseconds
+        self._joints_rx_steady_ns = time.monotonic_ns()
         self.counts["joint_states"] += 1
         if self.pose_every_state:
             self.publish_pose()
@@ -212,7 +215,8 @@ class WidowXBridgeNode(Node):
         if self._joints is None:
             self._reject("no_joint_state", "no joint state received yet: cannot seed IK")
             return
-        age_ns = self.get_clock().now().nanoseconds - self._joints_rx_ns
+        rx = self._joints_rx_steady_ns
+        age_ns = time.monotonic_ns() - rx if rx is not None else self.state_timeout_ns + 1
         if age_ns > self.state_timeout_ns:
             self._reject("stale_joint_state", f"newest joint state is {age_ns / 1e9:.2f} s "
                          "old: is the xs driver running?")  # fmt: skip

@@ -21,7 +21,8 @@ from std_msgs.msg import String
 from openvla_ros.bag.evaluate import EvalConfig, evaluate_bag, load_robot_profile
 from openvla_ros.bag.reader import BagReader
 from openvla_ros.launch_description.graph import describe_graph, node_argv
-from openvla_ros.nodes.common import INSTRUCTION_QOS
+from openvla_ros.msg import DeltaAction
+from openvla_ros.nodes.common import ACTION_QOS, INSTRUCTION_QOS
 from openvla_ros.policy.scripted import ScriptedPolicy
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -37,15 +38,24 @@ def test_record_an_episode_of_the_live_graph_and_evaluate_it(tmp_path: Path, spa
         for n in nodes
     ]  # fmt: skip
     out = tmp_path / "episode"
-    recorder = subprocess.Popen(
-        [sys.executable, "-m", "openvla_ros.cli", "record", str(out), "--duration", "8",
-         "--storage", "sqlite3"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
     rclpy.init()
     node = rclpy.create_node("record_test_user")
     try:
         pub = node.create_publisher(String, "/instruction", INSTRUCTION_QOS)
+        acted: list[DeltaAction] = []
+        node.create_subscription(DeltaAction, "/openvla/delta_action", acted.append, ACTION_QOS)
+        # The graph's cold start (processes, PyBullet, discovery) could outlast an 8 s
+        # recording on a loaded machine: start recording once actions flow.
+        deadline = time.monotonic() + 90.0
+        while not acted and time.monotonic() < deadline:
+            pub.publish(String(data="slide right"))
+            rclpy.spin_once(node, timeout_sec=0.5)
+        assert acted, "no action from the graph:\n" + "\n".join(p.output()[-1500:] for p in procs)
+        recorder = subprocess.Popen(
+            [sys.executable, "-m", "openvla_ros.cli", "record", str(out), "--duration", "8",
+             "--storage", "sqlite3"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
         # As rqt does: publish the instruction repeatedly while the recorder runs.
         deadline = time.monotonic() + 60.0
         while recorder.poll() is None and time.monotonic() < deadline:
