@@ -182,7 +182,8 @@ class TickResult:
     Attributes:
         twist: twist mode: the twist to publish now (zero when holding); pose mode: None.
         target_pose: pose mode with ``control.republish_target``: the target to
-            re-publish; otherwise None.
+            re-publish; pose mode after a tracking fault or a confirmed pose jump: the
+            measured pose once (the controller holds where the arm is); otherwise None.
         done: blocking mode: a done report, once per action.
         holding: True when the arm is holding (no motion commanded).
         hold_reason: why, in words ("" when moving).
@@ -359,6 +360,7 @@ class ExecutorCore:
         # Pose mode: a hold target for the next tick to publish once (the controller's last
         # setpoint is beyond the tracking bound of the arm, or the arm was moved).
         self._hold_target: Pose | None = None
+        self._pose_after_reset = False  # ~/reset: no action before a pose received after it
         self._session: Any = None
         self._last_stamp_s: float | None = None  # of the last executed action
         self._last_step: int | None = None
@@ -427,14 +429,17 @@ class ExecutorCore:
 
         Clears every stamp guard: the newest pose stamp, the last executed action's stamp
         and step, the clock-jump cut-off and the policy session, so a robot, simulator or
-        policy whose clock restarted is accepted again.
+        policy whose clock restarted is accepted again. Actions are held until a pose
+        received after the reset is confirmed.
         """
         self._stop_motion("reset")
         self._episode_id = None
         self._episode_steps = 0
-        # Every stamp guard goes, and so does the last pose's freshness: a pending pose jump
-        # must not be discarded in favour of the pose before it (the arm may have moved).
-        self._poses.invalidate()
+        self._poses.forget_stamps()
+        # A pending pose jump was just forgotten: the pose before it must not be acted on
+        # (the arm may have moved). Wait for a pose received after the reset; it is checked
+        # against the last one as always (not a watchdog trip: the last pose is not stale).
+        self._pose_after_reset = True
         self._last_stamp_s, self._last_step = None, None
         self._min_action_stamp_s = -math.inf
         self._session = None
@@ -494,6 +499,8 @@ class ExecutorCore:
         verdict = self._poses.update(pose, stamp_s, now_s, ros_now)
         if not verdict.accepted:
             return self._pose_rejected(verdict.reason)
+        if verdict.confirmed:
+            self._pose_after_reset = False
         if not verdict.confirmed:
             # The arm may have been moved (or the sensor glitched): stop any running twist
             # now; the target itself stays until the next pose decides.
@@ -589,7 +596,10 @@ class ExecutorCore:
             target = self._hold_target  # once: the controller's old setpoint is out of bounds
         elif p.command_type == "pose" and p.republish_target and not faulted:
             target = self._target
-        self._hold_target = None
+        if target is self._hold_target or not self._poses.jump_pending:
+            # Published, or void (e-stop, disable and a stale pose also drop it); a pending
+            # pose jump only defers it (a confirmed one makes a new hold).
+            self._hold_target = None
         return TickResult(twist, target, done, bool(hold_reason), hold_reason, tuple(events))
 
     # ------------------------------------------------------------------ state
@@ -695,6 +705,8 @@ class ExecutorCore:
             )
         if pm.jump_pending:
             return Outcome.HELD, pm.last_problem
+        if self._pose_after_reset:
+            return Outcome.HELD, "reset: waiting for an end-effector pose received after it"
         if self._episode_steps >= p.max_steps_per_episode:
             return Outcome.HELD, (
                 f"episode {episode_id} reached max steps ({p.max_steps_per_episode}); "
@@ -731,6 +743,7 @@ class ExecutorCore:
             self._target = seed
             self._seed_pending = True  # the next step starts from this seed
             self._counters.reseeds += 1
+            self._hold_at(measured)  # pose mode: the next tick has the controller hold here
             return (
                 None,
                 False,
@@ -929,6 +942,7 @@ class ExecutorCore:
         step, episode_id, stamp_s = ident
         self._target = target
         self._seed_pending = False
+        self._hold_target = None  # this action's target supersedes a hold not yet published
         self._last_stamp_s = stamp_s
         self._last_step = step
         self._episode_steps += 1

@@ -3,7 +3,8 @@
 """Measured end-effector poses: which ones count, and whether the latest is fresh. Pure.
 
 A pose is **accepted** when its stamp is finite, not more than
-``watchdog.max_clock_skew_s`` ahead of the executor's ROS clock, and strictly newer than
+``watchdog.max_clock_skew_s`` ahead of the executor's ROS clock, not more than
+``watchdog.max_pose_age_s`` behind it (when > 0), and strictly newer than
 the newest accepted stamp (a repeated or re-stamped pose is not fresh). An accepted pose
 is **confirmed** (used as the measured arm) when it is within the plausibility bound
 (``limits.max_tracking_error_m`` / ``_rad``) of the previous confirmed pose; a pose

@@ -238,6 +238,11 @@ class Job:
     reset_policy: bool  # call policy.reset() first (new episode)
 
 
+#: The clock counts as gone back when a kept time is this far ahead of "now" (threads read
+#: the clock a moment apart; a real restart is seconds).
+_CLOCK_BACK_NS = 50_000_000
+
+
 @dataclass
 class _Waiting:
     episode_id: int
@@ -494,11 +499,12 @@ class PolicyRunner:
         """This node's clock went back (a simulator restarted ``/clock``, a bag looped):
         times kept from before would make the rate limit, the blocking handshake and the
         blocking frame cut-off wait out the old time. Bring them to ``now_ns``."""
-        if self._last_start_ns is not None and now_ns < self._last_start_ns:
+        back = now_ns + _CLOCK_BACK_NS  # a subscription thread may have read a later "now"
+        if self._last_start_ns is not None and self._last_start_ns > back:
             self._last_start_ns = None
-        if self._min_capture_ns > now_ns:
+        if self._min_capture_ns > back:
             self._min_capture_ns = now_ns
-        if self._waiting is not None and now_ns < self._waiting.since_ns:
+        if self._waiting is not None and self._waiting.since_ns > back:
             self._waiting.since_ns = now_ns
 
     def finish(self, job: Job, now_ns: int, publish: Callable[[], None] | None = None) -> bool:

@@ -401,6 +401,13 @@ def _vector(payload: dict[str, Any], name: str, where: str) -> npt.NDArray[np.fl
     return arr
 
 
+def _timings(timings: dict[Any, Any], where: str) -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in timings.items() if isinstance(v, int | float)}
+    except OverflowError:
+        raise RemotePolicyError(f"{where}: 'timings_ms' holds a number too large") from None
+
+
 def _parse_result(response: _Answer) -> PolicyResult:
     """Validate a ``/v1/act`` answer; anything off is a RemotePolicyError, never a bad action."""
     where = f"{response.url}"
@@ -431,5 +438,5 @@ def _parse_result(response: _Answer) -> PolicyResult:
         normalized_action=normalized,
         token_ids=tuple(tokens),
         unnorm_key=key,
-        timings_ms={str(k): float(v) for k, v in timings.items() if isinstance(v, int | float)},
+        timings_ms=_timings(timings, where),
     )

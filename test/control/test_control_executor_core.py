@@ -480,7 +480,9 @@ def test_reset_recovers_from_a_pose_clock_that_went_backwards(profile: RobotProf
     assert core.on_pose(HOME, 5.1, 100.2).accepted
 
 
-def test_reset_does_not_discard_a_pending_pose_jump(profile: RobotProfile) -> None:
+def test_after_a_reset_the_pose_before_a_pending_jump_is_not_acted_on(
+    profile: RobotProfile,
+) -> None:
     core = ready(profile)
     far = Pose(HOME.position + np.array([0.0, 0.25, 0.0]), HOME.orientation)  # > 0.2 m bound
     u = core.on_pose(far, 10.02, 10.02)
@@ -511,6 +513,54 @@ def test_pose_mode_tracking_fault_publishes_a_hold_at_the_arm(profile: RobotProf
     np.testing.assert_allclose(r.target_pose.position, lifted.position, atol=1e-9)
     assert core.tick(12.51).target_pose is None  # once (no republish in this profile)
     assert core.state().target_pose is None  # the next action re-seeds from the arm
+
+
+def _blocked_then_lifted(profile: RobotProfile) -> tuple[ExecutorCore, Pose]:
+    core = ready(profile)
+    down = [0.0, 0.0, -0.05, 0.0, 0.0, 0.0, 1.0]
+    for i in range(3):
+        t = 10.0 + i
+        core.on_pose(HOME, t, t)
+        assert core.on_action(down, t, i, 1, t).outcome is Outcome.EXECUTED
+    lifted = Pose(HOME.position + np.array([0.0, 0.0, 0.08]), HOME.orientation)
+    assert core.on_pose(lifted, 12.5, 12.5).accepted
+    return core, lifted
+
+
+def test_a_tracking_fault_found_by_an_action_also_publishes_the_hold(
+    profile: RobotProfile,
+) -> None:
+    core, lifted = _blocked_then_lifted(profile)
+    d = core.on_action(SMALL, 12.5, 3, 1, 12.5)  # the action, not a tick, finds the fault
+    assert d.outcome is Outcome.HELD and d.command is None
+    r = core.tick(12.51)
+    assert r.target_pose is not None
+    np.testing.assert_allclose(r.target_pose.position, lifted.position, atol=1e-9)
+
+
+def test_an_executed_action_supersedes_a_hold_not_yet_published(profile: RobotProfile) -> None:
+    core, _ = _blocked_then_lifted(profile)
+    core.tick(12.5)  # the hold goes out; the next pose jumps and is confirmed
+    far = Pose(HOME.position + np.array([0.0, 0.25, 0.08]), HOME.orientation)
+    core.on_pose(far, 12.52, 12.52)
+    core.on_pose(far, 12.54, 12.54)  # confirmed: a new hold is due at the next tick
+    d = core.on_action(SMALL, 12.55, 3, 1, 12.55)  # ... but an action comes first
+    assert d.outcome is Outcome.EXECUTED and d.command is not None
+    r = core.tick(12.56)
+    assert r.target_pose is None  # the older hold must not replace the action's target
+    assert core.state().target_pose == d.command.target_pose
+
+
+def test_a_reset_is_not_a_pose_watchdog_trip(profile: RobotProfile) -> None:
+    core = ready(profile)
+    core.reset()
+    r = core.tick(10.01)
+    assert not any("pose watchdog" in e for e in r.events), r.events
+    assert core.state().counters.pose_watchdog_trips == 0
+    d = core.on_action(SMALL, 10.01, 0, 1, 10.01)
+    assert d.outcome is Outcome.HELD and "after it" in d.reason, d.reason
+    core.on_pose(HOME, 10.02, 10.02)
+    assert core.on_action(SMALL, 10.02, 0, 1, 10.02).outcome is Outcome.EXECUTED
 
 
 def test_a_gripper_flood_reaches_the_driver_at_most_once_per_interval(

@@ -79,7 +79,7 @@ def test_binary_state_changes_at_most_once_per_min_switch_interval() -> None:
         c = m.update(float(i % 2), now_s=10.0 + i * 0.001)
         if c.changed:
             changes.append(10.0 + i * 0.001)
-    assert len(changes) == 2, changes  # at 10.000 (close) and 10.500 (open)
+    assert len(changes) == 2, changes  # at 10.000 (close) and 10.501 (open)
     assert all(b - a >= 0.5 - 1e-9 for a, b in itertools.pairwise(changes))
     assert m.deferred >= 490  # every other value asks for the other state
     # Kept back, not lost: a value that still asks for the change makes it once allowed.
@@ -90,3 +90,5 @@ def test_binary_state_changes_at_most_once_per_min_switch_interval() -> None:
     # Offline callers (no time) and a zero interval apply every change.
     m3 = GripperMapper(p)
     assert all(m3.update(float(i % 2)).changed for i in range(10))
+    m4 = GripperMapper(profile_from_params({"robot_name": "g"}))  # the spec default: off
+    assert all(m4.update(float(i % 2), now_s=i * 0.001).changed for i in range(10))

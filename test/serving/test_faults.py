@@ -172,6 +172,11 @@ GARBAGE = {
         200,
         b'{"action":[1' + b"0" * 400 + b',0,0,0,0,0,0],"normalized_action":[0,0,0,0,0,0,0]}',
     ),
+    "/bigtiming": (
+        200,
+        b'{"action":[0,0,0,0,0,0,0],"normalized_action":[0,0,0,0,0,0,0],'
+        b'"timings_ms":{"server":1' + b"0" * 400 + b"}}",
+    ),
     "/deep": (200, b'{"action":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
     "/teapot": (418, b"I'm a teapot"),
 }
