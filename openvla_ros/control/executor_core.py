@@ -706,7 +706,8 @@ class ExecutorCore:
         if pm.jump_pending:
             return Outcome.HELD, pm.last_problem
         if self._pose_after_reset:
-            return Outcome.HELD, "reset: waiting for an end-effector pose received after it"
+            extra = f" (last pose: {pm.last_problem})" if pm.last_problem else ""
+            return Outcome.HELD, f"reset: waiting for an end-effector pose received after it{extra}"
         if self._episode_steps >= p.max_steps_per_episode:
             return Outcome.HELD, (
                 f"episode {episode_id} reached max steps ({p.max_steps_per_episode}); "
@@ -1105,7 +1106,9 @@ class ExecutorCore:
             self._awaiting = None
 
     def _start_episode(self, episode_id: int) -> None:
+        hold = self._hold_target  # a new episode still commands: a due hold stays due
         self._stop_motion("new episode")
+        self._hold_target = hold
         self._pending_done = None  # the old episode's policy no longer waits
         self._episode_id = episode_id
         self._episode_steps = 0

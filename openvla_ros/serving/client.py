@@ -191,10 +191,10 @@ class RemotePolicy:
     ) -> _Answer:
         """One attempt, the answer read in full (urllib3 errors propagate).
 
-        The read timeout bounds each wait for bytes; the whole answer must also arrive within
-        ``connect_timeout_s + timeout_s`` of the request and be at most
-        :data:`MAX_ANSWER_BYTES` (a server or proxy trickling bytes, or sending without end,
-        must not hold the policy node's worker).
+        The read timeout bounds each wait for bytes; the body must also be complete within
+        ``connect_timeout_s + timeout_s`` of the request (checked between reads) and be at
+        most :data:`MAX_ANSWER_BYTES` (a server or proxy trickling the body, or sending
+        without end, must not hold the policy node's worker).
         """
         deadline = time.monotonic() + self.connect_timeout_s + self.timeout_s
         response = self._pool().urlopen(

@@ -96,7 +96,7 @@ def test_estop_latch_survives_everything_but_release(profile: RobotProfile) -> N
     assert not s.estopped and not s.enabled  # release does not move anything by itself
     assert core.on_action(SMALL, 10.0, 0, 1, 10.0).outcome is Outcome.DISABLED
     core.enable()
-    # The reset above made the last pose stale: an action needs a pose received after it.
+    # After the reset above an action needs a pose received after it.
     assert core.on_action(SMALL, 10.0, 0, 1, 10.0).outcome is Outcome.HELD
     assert core.on_pose(HOME, 10.0, 10.0).accepted
     assert core.on_action(SMALL, 10.0, 0, 1, 10.0).outcome is Outcome.EXECUTED
@@ -608,3 +608,17 @@ def test_poses_stamped_too_long_ago_are_refused(robot_profile: RobotProfile) -> 
     late = core.on_pose(home, now - 0.5 * p.max_pose_age_s, now + 0.01)
     assert late.accepted  # within the bound: used
     assert core.on_action(SMALL, now + 0.01, 1, 1, now + 0.01).command is not None
+
+
+def test_a_new_episode_keeps_a_hold_that_is_due(profile: RobotProfile) -> None:
+    # A confirmed jump makes a hold due at the next tick; a new episode's first action is
+    # refused (NaN) before that tick: the controller must still get the hold.
+    core = ready(profile)
+    far = Pose(HOME.position + np.array([0.0, 0.25, 0.0]), HOME.orientation)
+    core.on_pose(far, 10.02, 10.02)
+    core.on_pose(far, 10.04, 10.04)  # confirmed
+    bad = core.on_action([math.nan] * 7, 10.05, 0, 2, 10.05)  # episode 2, refused
+    assert bad.command is None
+    r = core.tick(10.06)
+    assert r.target_pose is not None
+    np.testing.assert_allclose(r.target_pose.position, far.position, atol=1e-9)
