@@ -200,6 +200,8 @@ class Harness:
         faults = ("tracking:", "measured pose jump confirmed")
         if self.sc.twist or self.must_hold() or self.arm.target is None:
             return
+        if "pose jumped" in r.hold_reason:
+            return  # a newer pose jump is pending: no target may go out, the hold waits
         if not any(e.startswith(faults) for e in r.events) or self.confirmed is None:
             return
         if seed_target(self.confirmed, self.p)[0] is None:
