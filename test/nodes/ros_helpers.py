@@ -308,8 +308,10 @@ def ros_args(**params: Any) -> list[str]:
     return out
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` (the probe spins by itself)."""
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll ``predicate`` (the probe spins by itself). Every caller that takes the default
+    asserts the result, so a long deadline only delays a failing run (a loaded CI machine can
+    stall a process for seconds)."""
     return wait_for(predicate, timeout)
 
 
