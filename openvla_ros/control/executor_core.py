@@ -499,13 +499,12 @@ class ExecutorCore:
         verdict = self._poses.update(pose, stamp_s, now_s, ros_now)
         if not verdict.accepted:
             return self._pose_rejected(verdict.reason)
-        if verdict.confirmed:
-            self._pose_after_reset = False
         if not verdict.confirmed:
             # The arm may have been moved (or the sensor glitched): stop any running twist
             # now; the target itself stays until the next pose decides.
             self._counters.pose_jumps += 1
             return PoseUpdate(True, verdict.reason, stop_twist=self._fold_motion(now_s))
+        self._pose_after_reset = False
         if verdict.jumped:
             self._events.append("measured pose jump confirmed: holding, target re-seeds")
             moving = self._fold_motion(now_s)
@@ -622,7 +621,7 @@ class ExecutorCore:
             last_outcome=self._last_outcome,
             last_clip_flags=self._last_flags,
             last_reason=self._last_reason,
-            counters=dataclasses.replace(self._counters),
+            counters=dataclasses.replace(self._counters, gripper_deferred=self._gripper.deferred),
         )
 
     # ------------------------------------------------------------------ admission
@@ -744,7 +743,7 @@ class ExecutorCore:
             self._target = seed
             self._seed_pending = True  # the next step starts from this seed
             self._counters.reseeds += 1
-            self._hold_at(measured)  # pose mode: the next tick has the controller hold here
+            self._hold(seed)  # pose mode: the next tick has the controller hold here
             return (
                 None,
                 False,
@@ -949,7 +948,6 @@ class ExecutorCore:
         self._episode_steps += 1
         self._last_action_rx_s = now_s
         gripper = self._gripper.update(gripper_value, now_s)
-        self._counters.gripper_deferred = self._gripper.deferred
         twist: Twist | None = None
         if p.command_type == "twist":
             # Servo holds a twist from one publish to the next. Publish it n times (now
@@ -1052,10 +1050,13 @@ class ExecutorCore:
         target stays dropped: the next action re-seeds from the pose measured then. An arm
         outside the workspace box by more than one step gets nothing (nothing outside the
         box is ever commanded)."""
-        if measured is None or self.profile.command_type != "pose":
-            return
-        seed, _ = seed_target(measured, self.profile)
-        self._hold_target = seed
+        if measured is not None:
+            self._hold(seed_target(measured, self.profile)[0])
+
+    def _hold(self, seed: Pose | None) -> None:
+        """Pose mode: the next tick publishes ``seed`` once (see :meth:`_hold_at`)."""
+        if self.profile.command_type == "pose":
+            self._hold_target = seed
 
     def _hold_reason(self, pose_stale: bool, action_stale: bool) -> str:
         if self._estopped:

@@ -125,7 +125,7 @@ class WidowXBridgeNode(Node):
         self._joints_stamp_ns = 0  # header stamp of that joint state (0: none given)
         self._joints_rx_ns = 0  # when it arrived, on this node's clock
         # ... and on the steady clock: its age must not follow a ROS clock jump or pause.
-        self._joints_rx_steady_ns: int | None = None
+        self._joints_rx_steady_ns = 0
         self._published_rx_ns = -1  # rx time of the joint state last turned into ee_pose
         self._index: dict[str, int] = {}  # joint name -> index in the last names list
         self._names_key: tuple[str, ...] = ()
@@ -215,8 +215,7 @@ class WidowXBridgeNode(Node):
         if self._joints is None:
             self._reject("no_joint_state", "no joint state received yet: cannot seed IK")
             return
-        rx = self._joints_rx_steady_ns
-        age_ns = time.monotonic_ns() - rx if rx is not None else self.state_timeout_ns + 1
+        age_ns = time.monotonic_ns() - self._joints_rx_steady_ns
         if age_ns > self.state_timeout_ns:
             self._reject("stale_joint_state", f"newest joint state is {age_ns / 1e9:.2f} s "
                          "old: is the xs driver running?")  # fmt: skip

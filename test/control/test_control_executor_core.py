@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from openvla_ros.control.executor_core import DoneStatus, ExecutorCore, Twist
 from openvla_ros.control.profile import RobotProfile
-from openvla_ros.control.safety import ClipFlag, Outcome, step_within_limits
-from openvla_ros.control.se3 import Pose, quat_conjugate, quat_multiply, quat_to_rotvec, rpy_to_quat
+from openvla_ros.control.safety import ClipFlag, Outcome, nominal_quat, step_within_limits
+from openvla_ros.control.se3 import Pose, quat_conjugate, quat_multiply, quat_to_rotvec
 from openvla_ros.errors import ConfigError
 
 HOME = Pose.from_xyz_rpy([0.45, 0.0, 0.25], [math.pi, 0.0, 0.0])
@@ -498,24 +498,9 @@ def test_after_a_reset_the_pose_before_a_pending_jump_is_not_acted_on(
     assert np.all(np.abs(step) <= profile.step_limit_m + 1e-9), step  # from where the arm is
 
 
-def test_pose_mode_tracking_fault_publishes_a_hold_at_the_arm(profile: RobotProfile) -> None:
-    core = ready(profile)
-    down = [0.0, 0.0, -0.05, 0.0, 0.0, 0.0, 1.0]
-    for i in range(3):  # the arm is blocked at HOME: the target goes 0.15 m below it
-        t = 10.0 + i
-        core.on_pose(HOME, t, t)
-        assert core.on_action(down, t, i, 1, t).outcome is Outcome.EXECUTED
-    lifted = Pose(HOME.position + np.array([0.0, 0.0, 0.08]), HOME.orientation)
-    assert core.on_pose(lifted, 12.5, 12.5).accepted  # someone lifts it: 0.23 m from target
-    r = core.tick(12.5)
-    assert any(e.startswith("tracking:") for e in r.events) and r.holding
-    assert r.target_pose is not None  # the controller gets a setpoint where the arm is
-    np.testing.assert_allclose(r.target_pose.position, lifted.position, atol=1e-9)
-    assert core.tick(12.51).target_pose is None  # once (no republish in this profile)
-    assert core.state().target_pose is None  # the next action re-seeds from the arm
-
-
 def _blocked_then_lifted(profile: RobotProfile) -> tuple[ExecutorCore, Pose]:
+    """Three executed steps down while the arm stays blocked at HOME (the target 0.15 m below
+    it), then someone lifts the arm 8 cm: 0.23 m from the target, beyond the 0.2 m bound."""
     core = ready(profile)
     down = [0.0, 0.0, -0.05, 0.0, 0.0, 0.0, 1.0]
     for i in range(3):
@@ -525,6 +510,16 @@ def _blocked_then_lifted(profile: RobotProfile) -> tuple[ExecutorCore, Pose]:
     lifted = Pose(HOME.position + np.array([0.0, 0.0, 0.08]), HOME.orientation)
     assert core.on_pose(lifted, 12.5, 12.5).accepted
     return core, lifted
+
+
+def test_pose_mode_tracking_fault_publishes_a_hold_at_the_arm(profile: RobotProfile) -> None:
+    core, lifted = _blocked_then_lifted(profile)
+    r = core.tick(12.5)
+    assert any(e.startswith("tracking:") for e in r.events) and r.holding
+    assert r.target_pose is not None  # the controller gets a setpoint where the arm is
+    np.testing.assert_allclose(r.target_pose.position, lifted.position, atol=1e-9)
+    assert core.tick(12.51).target_pose is None  # once (no republish in this profile)
+    assert core.state().target_pose is None  # the next action re-seeds from the arm
 
 
 def test_a_tracking_fault_found_by_an_action_also_publishes_the_hold(
@@ -563,6 +558,11 @@ def test_a_reset_is_not_a_pose_watchdog_trip(profile: RobotProfile) -> None:
     assert core.on_action(SMALL, 10.02, 0, 1, 10.02).outcome is Outcome.EXECUTED
 
 
+def _box_centre(p: RobotProfile) -> Pose:
+    """The workspace box's centre with the profile's nominal tool orientation."""
+    return Pose((p.workspace_min + p.workspace_max) / 2, nominal_quat(p))
+
+
 def test_a_gripper_flood_reaches_the_driver_at_most_once_per_interval(
     robot_profile: RobotProfile,
 ) -> None:
@@ -571,10 +571,7 @@ def test_a_gripper_flood_reaches_the_driver_at_most_once_per_interval(
     p = robot_profile
     assert p.gripper_min_switch_interval_s > 0
     core = ExecutorCore(p)
-    home = Pose(
-        (np.asarray(p.workspace_min) + np.asarray(p.workspace_max)) / 2,
-        rpy_to_quat(*p.nominal_rpy_rad),
-    )
+    home = _box_centre(p)
     assert core.on_pose(home, 10.0, 10.0).accepted and core.enable().success
     changes = []
     for i in range(1000):
@@ -594,10 +591,7 @@ def test_poses_stamped_too_long_ago_are_refused(robot_profile: RobotProfile) -> 
     p = robot_profile
     assert p.max_pose_age_s > 0  # each shipped robot checks it
     core = ExecutorCore(p)
-    home = Pose(
-        (np.asarray(p.workspace_min) + np.asarray(p.workspace_max)) / 2,
-        rpy_to_quat(*p.nominal_rpy_rad),
-    )
+    home = _box_centre(p)
     now = 100.0
     old = core.on_pose(home, now - 30.0, now)  # stamped 30 s ago, received now
     assert not old.accepted and "max_pose_age_s" in old.reason
