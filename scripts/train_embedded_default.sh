@@ -10,7 +10,7 @@
 #
 # Usage: scripts/train_embedded_default.sh [WORK_DIR]   (default: out/embedded_default_build)
 # Environment (data/embedded_default/TRAINING.md, "Rebuild settings"; checked before anything
-# is made): STEPS1-5, THREADS, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
+# is made): STEPS1-5, THREADS, THREADS_LATE, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
 # CONTRAST_COLOUR, EVAL_EPISODES override the defaults (those that made the shipped checkpoint);
 # EVAL_DOMAIN (41): the ROS domain of the first evaluation (the second uses the next one);
 # INSTALL=1 copies the result into data/embedded_default. Logs: WORK_DIR/demos.log (the
@@ -25,6 +25,10 @@ steps1="${STEPS1:-1000}"
 steps2="${STEPS2:-6000}"
 steps3="${STEPS3:-2500}"
 threads="${THREADS:-1}"
+# The cores this process may use (nproc would also obey an OMP_NUM_THREADS in the
+# environment; each command below sets its own).
+cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
+threads_late="${THREADS_LATE:-$cores}"
 demos_cube="${DEMOS_CUBE:-300}"
 demos_colour="${DEMOS_COLOUR:-342}"
 demos_colour_more="${DEMOS_COLOUR_MORE:-500}"
@@ -55,7 +59,8 @@ for v in DEMOS_CUBE:"$demos_cube" DEMOS_COLOUR:"$demos_colour" \
 done
 [ $((demos_colour + demos_colour_more)) -le 99999 ] ||
   bad "DEMOS_COLOUR + DEMOS_COLOUR_MORE must be at most 99999 (one seed range)"
-whole THREADS "$threads" "$(nproc)"
+whole THREADS "$threads" "$cores"
+whole THREADS_LATE "$threads_late" "$cores"
 # The two evaluations use EVAL_DOMAIN and the next one; ROS 2 advises domain IDs 0-101 (higher
 # ones can collide with the operating system's ephemeral ports).
 [[ "$domain" =~ ^(0|[1-9][0-9]{0,2})$ ]] && [ "$domain" -le 100 ] ||
@@ -77,8 +82,10 @@ stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 #    at 1000000, so evaluation scenes are never trained on): reach_cube alone, then copies with
 #    more appended (each stage trains on a superset of the previous one's data). Only
 #    demos_cube is made before training starts; the others are made on the second core while
-#    the early stages train on the first (each stage waits for its dataset), which is what
-#    keeps the whole rebuild near 2 h on a 2-core machine. Datasets appear by a rename once
+#    stages 1 and 2 train on the first (THREADS, default 1); stages 3-5 wait until all of
+#    them are made and then train on every core (THREADS_LATE, default all): a second
+#    thread speeds a training step up ~1.4x, a core of demos is worth a whole core, so this
+#    order is the shortest on a 2-core machine. Datasets appear by a rename once
 #    complete, so a partial one is never trained on, and a rerun resumes where it stopped.
 # extend SRC DEST LABEL SIM-DEMOS-ARGS...: DEST = a copy of SRC (none if SRC is "") with those
 # episodes appended, made in DEST.tmp and renamed once complete.
@@ -153,38 +160,37 @@ openvla-ros make-checkpoint "$work/base" --seed 0 --shards 1 --dtype fp32 \
 #    from stage 3 on that set plus the perturbed (DART-style) demos, with a cosine decay,
 #    stage 5 from stage 4 on all of it plus the contrastive colour demos (lr 5e-4, cosine).
 common=(--full --train-vision --batch 16 --lr 1e-3 --weight-decay 0.0 --max-grad-norm 1.0
-        --threads "$threads" --val-every 1000 --val-frames 128 --save-every 500
-        --log-every 50 --seed 0)
+        --val-every 1000 --val-frames 128 --save-every 500 --log-every 50 --seed 0)
+early=(--threads "$threads" "${common[@]}")
+late=(--threads "$threads_late" "${common[@]}")
 resume() { [ -d "$1/training" ] && echo --resume || true; }
 warmup() { if [ "$2" -gt "$1" ]; then echo "$1"; else echo $(($2 - 1)); fi; }  # < steps
 stamp "finetune stage 1: $steps1 steps on reach_cube"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/base" \
   --dataset "$work/demos_cube" --unnorm-key "$key" --out "$work/stage1" --steps "$steps1" \
-  --val-episodes 15 --save-dtype fp32 "${common[@]}" $(resume "$work/stage1")
+  --val-episodes 15 --save-dtype fp32 "${early[@]}" $(resume "$work/stage1")
 need "$work/demos_all"
 stamp "finetune stage 2: $steps2 steps on reach_cube + reach_colour"
 OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage1" \
   --dataset "$work/demos_all" --unnorm-key "$key" --overwrite-key --out "$work/stage2" \
-  --steps "$steps2" --val-episodes 25 --save-dtype bf16 "${common[@]}" \
+  --steps "$steps2" --val-episodes 25 --save-dtype bf16 "${early[@]}" \
   $(resume "$work/stage2")
-need "$work/demos_big"
+need "$work/demos_c"  # every set: the second core is free for training from here on
 stamp "finetune stage 3: $steps3 steps on the larger reach_cube + reach_colour set"
-OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage2" \
+OMP_NUM_THREADS="$threads_late" openvla-ros finetune --base "$work/stage2" \
   --dataset "$work/demos_big" --unnorm-key "$key" --overwrite-key --out "$work/stage3" \
-  --steps "$steps3" --val-episodes 25 --save-dtype bf16 "${common[@]}" \
+  --steps "$steps3" --val-episodes 25 --save-dtype bf16 "${late[@]}" \
   $(resume "$work/stage3")
-need "$work/demos_dart"
 stamp "finetune stage 4: $steps4 steps on the clean + perturbed set, cosine decay"
-OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage3" \
+OMP_NUM_THREADS="$threads_late" openvla-ros finetune --base "$work/stage3" \
   --dataset "$work/demos_dart" --unnorm-key "$key" --overwrite-key --out "$work/stage4" \
   --steps "$steps4" --val-episodes 25 --save-dtype bf16 --lr-schedule cosine \
-  --warmup-steps "$(warmup 300 "$steps4")" "${common[@]}" $(resume "$work/stage4")
-need "$work/demos_c"
+  --warmup-steps "$(warmup 300 "$steps4")" "${late[@]}" $(resume "$work/stage4")
 stamp "finetune stage 5: $steps5 steps on everything + the contrastive colour demos, cosine"
-OMP_NUM_THREADS="$threads" openvla-ros finetune --base "$work/stage4" \
+OMP_NUM_THREADS="$threads_late" openvla-ros finetune --base "$work/stage4" \
   --dataset "$work/demos_c" --unnorm-key "$key" --overwrite-key --out "$work/model" \
   --steps "$steps5" --val-episodes 25 --save-dtype bf16 --lr-schedule cosine \
-  --warmup-steps "$(warmup 200 "$steps5")" "${common[@]}" --lr 5e-4 $(resume "$work/model")
+  --warmup-steps "$(warmup 200 "$steps5")" "${late[@]}" --lr 5e-4 $(resume "$work/model")
 
 # 4. Closed-loop evaluation through the ROS graph on held-out seeds, the two tasks at once on
 #    two ROS domains (EVAL_DOMAIN and the next one; eval-sim refuses a domain already in use).

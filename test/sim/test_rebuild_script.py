@@ -112,14 +112,20 @@ def test_the_rebuild_script_runs_every_stage(tmp_path: Path) -> None:
     # The contrastive set: one layout instructed red, green and blue in turn.
     assert instructions[33:36] == [f"reach the {c} cube" for c in ("red", "green", "blue")]
     # Five fine-tunes, each from the previous one's output, each trained the steps asked for.
-    bases, datasets = [], []
+    bases, datasets, threads = [], [], []
     for stage in ("stage1", "stage2", "stage3", "stage4", "model"):
         info = json.loads((work / stage / "finetune_info.json").read_text())
         assert info["steps"] == 2, stage
         bases.append(Path(info["base"]).name)
         datasets.append(Path(info["dataset"]).name)
+        threads.append(info["options"]["threads"])
     assert bases == ["base", "stage1", "stage2", "stage3", "stage4"]
     assert datasets == ["demos_cube", "demos_all", "demos_big", "demos_dart", "demos_c"]
+    # Stages 1-2 beside the demos on one thread; 3-5 after every set, on every core.
+    assert threads == [1, 1] + [len(os.sched_getaffinity(0))] * 3
+    # ... and stage 3 started only once the last set (the contrastive demos) was complete.
+    stage3_started = (work / "stage3" / "training" / "run.json").stat().st_mtime
+    assert (work / "demos_c" / "meta" / "info.json").stat().st_mtime <= stage3_started
     from openvla_ros.model.inference import OpenVLAPolicy
 
     policy = OpenVLAPolicy.from_checkpoint(work / "model")
@@ -140,6 +146,8 @@ BAD_SETTINGS = [
     ("STEPS2", "010"),
     ("THREADS", "-1"),
     ("THREADS", "999"),
+    ("THREADS_LATE", "0"),
+    ("THREADS_LATE", "two"),
     ("DEMOS_CUBE", " 5"),
     ("DEMOS_CUBE", "100000"),
     ("CONTRAST_COLOUR", "12345678"),
