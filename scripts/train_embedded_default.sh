@@ -10,8 +10,9 @@
 #
 # Usage: scripts/train_embedded_default.sh [WORK_DIR]   (default: out/embedded_default_build)
 # Environment (data/embedded_default/TRAINING.md, "Rebuild settings"; checked before anything
-# is made): STEPS1-5, THREADS, THREADS_LATE, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE, DART_COLOUR,
-# CONTRAST_COLOUR, EVAL_EPISODES override the defaults (those that made the shipped checkpoint);
+# is made): STEPS1-5, THREADS, THREADS_LATE, DEMOS_CUBE, DEMOS_COLOUR(_MORE), DART_CUBE,
+# DART_COLOUR, CONTRAST_COLOUR, EVAL_EPISODES override the defaults (those that made the shipped
+# checkpoint, except THREADS_LATE: the shipped run trained every stage on 1 thread);
 # EVAL_DOMAIN (41): the ROS domain of the first evaluation (the second uses the next one);
 # INSTALL=1 copies the result into data/embedded_default. Logs: WORK_DIR/demos.log (the
 # demonstrations made while training) and WORK_DIR/eval_TASK.log.
@@ -84,8 +85,9 @@ stamp() { echo "[$(( $(date +%s) - start )) s] $*"; }
 #    demos_cube is made before training starts; the others are made on the second core while
 #    stages 1 and 2 train on the first (THREADS, default 1); stages 3-5 wait until all of
 #    them are made and then train on every core (THREADS_LATE, default all): a second
-#    thread speeds a training step up ~1.4x, a core of demos is worth a whole core, so this
-#    order is the shortest on a 2-core machine. Datasets appear by a rename once
+#    thread speeds a training step up ~1.4x. Where the demos on one core fall behind the
+#    training, stage 3 waits for them (26 min on a slow VM; training card). Datasets appear
+#    by a rename once
 #    complete, so a partial one is never trained on, and a rerun resumes where it stopped.
 # extend SRC DEST LABEL SIM-DEMOS-ARGS...: DEST = a copy of SRC (none if SRC is "") with those
 # episodes appended, made in DEST.tmp and renamed once complete.
