@@ -194,6 +194,11 @@ def _register_sim_demos(subparsers: Any) -> None:
                    "green, blue in order of increasing y (m, base frame), a curriculum layout "
                    "in which the colour word alone says on which side the target is "
                    "(default: random)")  # fmt: skip
+    p.add_argument("--redirect-after", type=int, default=0, metavar="K",
+                   help="direct, colour tasks: the expert first heads for one of the other "
+                   "cubes for 1..K steps (drawn per scene seed; not written), then for the "
+                   "instructed one, so each episode starts on the way to the wrong cube: what "
+                   "eval-sim --redirect-after asks of a policy (default: 0 = off)")  # fmt: skip
     p.set_defaults(func=_run_sim_demos)
 
 
@@ -238,6 +243,7 @@ def _run_sim_demos(args: argparse.Namespace) -> int:
         perturbation=perturbation if perturbation.prob > 0.0 else None,
         every_colour=args.every_colour,
         task_config=TaskConfig(colour_order=args.colour_order),
+        redirect_after=args.redirect_after,
     )
 
     def progress(k: int, run: Any) -> None:
@@ -256,12 +262,12 @@ def _run_sim_demos_ros(args: argparse.Namespace) -> int:
 
     custom = (args.image_size != 224 or args.keep_failed or args.no_idle_filter
               or args.perturb_prob != 0.0 or args.every_colour
-              or args.colour_order != "random")  # fmt: skip
+              or args.colour_order != "random" or args.redirect_after)  # fmt: skip
     if args.robot != "sim" or custom or args.workers != 1:
         raise DatasetError(
             "--transport ros records with the recorder node's defaults: drop --robot, "
             "--image-size, --keep-failed, --no-idle-filter, --perturb-prob, --every-colour, "
-            "--colour-order and --workers "
+            "--colour-order, --redirect-after and --workers "
             "(or use --transport direct)"
         )
     summary = run_ros_demos(

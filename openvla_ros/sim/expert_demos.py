@@ -66,6 +66,9 @@ class EpisodeRun:
     reached: str | None
     steps: int
     perturbed: list[bool] = field(default_factory=list)  #: per transition: not the expert's
+    #: with a redirect: the colour the expert headed for first, and for how many steps
+    redirected_from: str | None = None
+    redirect_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,16 +106,34 @@ def run_expert_episode(
     expert_config: ExpertConfig | None = None,
     task_config: TaskConfig | None = None,
     perturbation: Perturbation | None = None,
+    redirect_after: int = 0,
 ) -> EpisodeRun:
     """Put ``scene`` on the table and run the expert until it is done or ``max_steps``
-    (with ``perturbation``: some steps are random displacements, marked in ``perturbed``)."""
+    (with ``perturbation``: some steps are random displacements, marked in ``perturbed``).
+
+    With ``redirect_after`` K > 0 (colour tasks), the expert first heads for one of the other
+    cubes for 1..K steps (colour and count drawn from the scene seed), then for the
+    instructed one from wherever the arm is; the first steps are marked in ``perturbed`` (not
+    the instructed cube's labels), so the episode written starts on the way to the wrong cube.
+
+    Raises:
+        ConfigError: ``redirect_after`` on a task with one cube, or below 0.
+    """
     rng = np.random.default_rng([scene.seed, 0x5EED])
     sim.set_scene(scene)
     sim.step(0.2)  # let the cubes settle on the table
     pos, quat = sim.target_pose()
-    expert = ScriptedExpert(scene, Pose(pos, quat), expert_config, task_config)
     run = EpisodeRun(scene, [], [], [], [], [], False, None, 0)
+    first = scene
+    if redirect_after:
+        first, run.redirect_steps = _redirect(scene, redirect_after)
+        run.redirected_from = first.target_colour
+    expert = ScriptedExpert(first, Pose(pos, quat), expert_config, task_config)
     for step in range(max_steps + 1):
+        if step == run.redirect_steps and first is not scene:
+            # The new instruction: the instructed cube from the arm's current target.
+            pos, quat = sim.target_pose()
+            expert = ScriptedExpert(scene, Pose(pos, quat), expert_config, task_config)
         ee_p, ee_q = sim.ee_pose()
         state = sim.task_state()
         run.poses.append(Pose(ee_p, ee_q))
@@ -138,7 +159,7 @@ def run_expert_episode(
             position[2] = max(position[2], perturbation.min_z_m)
             target = Pose(position, cmd.target.orientation)
             expert.displace(target)
-        run.perturbed.append(bool(kick))
+        run.perturbed.append(bool(kick) or step < run.redirect_steps)
         sim.set_target_pose(target.position.tolist(), target.orientation.tolist())
         sim.set_gripper(cmd.gripper_opening)
         sim.step(1.0 / control_hz)
@@ -147,6 +168,25 @@ def run_expert_episode(
     run.success = is_success(scene, final, task_config)
     run.reached = reached_object(final, task_config)
     return run
+
+
+def _check_redirect(task: str, most: int) -> None:
+    if most < 0 or not TASKS[task].all_colours:
+        raise ConfigError(
+            f"redirect_after must be >= 0 and needs a task with all three cubes "
+            f"(got {most} on {task!r})"
+        )
+
+
+def _redirect(scene: Scene, most: int) -> tuple[Scene, int]:
+    """The scene the expert heads for first in a redirected episode (another cube instructed)
+    and for how many steps (1..``most``), drawn from the scene seed (its own stream: the
+    perturbations' draws are unchanged)."""
+    _check_redirect(scene.task, most)
+    rng = np.random.default_rng([scene.seed, 0xD1CE])
+    others = [c for c in COLOURS if c != scene.target_colour]
+    decoy = others[int(rng.integers(len(others)))]
+    return scene.with_target(decoy), int(rng.integers(1, most + 1))
 
 
 def episode_record(
@@ -180,6 +220,8 @@ def episode_record(
             "perturbed_frames_dropped": perturbed_dropped,
             "frames_before_filter": n,
             "reached": run.reached,
+            "redirected_from": run.redirected_from,
+            "redirect_steps": run.redirect_steps,
         },
     )
 
@@ -204,6 +246,9 @@ class GenerateConfig:
     every_colour: bool = False
     #: scene sampling (:class:`TaskConfig`; ``colour_order="by_y"`` for the curriculum layout)
     task_config: TaskConfig = field(default_factory=TaskConfig)
+    #: colour tasks, 0 = off: the expert heads for another cube for 1..K steps first (not
+    #: written), then for the instructed one (:func:`run_expert_episode`)
+    redirect_after: int = 0
 
 
 def generate_demos(
@@ -224,6 +269,8 @@ def generate_demos(
     """
     if cfg.every_colour and not TASKS[cfg.task].all_colours:
         raise ConfigError(f"every_colour needs a task with all three cubes, not {cfg.task!r}")
+    if cfg.redirect_after:
+        _check_redirect(cfg.task, cfg.redirect_after)
     if cfg.task_config.colour_order != "random" and not TASKS[cfg.task].all_colours:
         raise ConfigError(
             f"colour_order {cfg.task_config.colour_order!r} needs a task with all three cubes, "
@@ -316,7 +363,8 @@ def _run_job(job: tuple[GenerateConfig, int, str | None], sim: PandaSim) -> Epis
         scene = scene.with_target(colour)
     return run_expert_episode(sim, scene, control_hz=cfg.control_hz, max_steps=cfg.max_steps,
                               image_size=cfg.image_size, task_config=cfg.task_config,
-                              perturbation=cfg.perturbation)  # fmt: skip
+                              perturbation=cfg.perturbation,
+                              redirect_after=cfg.redirect_after)  # fmt: skip
 
 
 def measure_success(

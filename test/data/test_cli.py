@@ -39,7 +39,7 @@ def test_sim_demos_refuses_direct_only_flags_with_ros(
     assert code == 2
     err = capsys.readouterr().err.replace("\n", " ")
     assert "drop --robot, --image-size, --keep-failed, --no-idle-filter, --perturb-prob, " \
-        "--every-colour, --colour-order and --workers" in err  # fmt: skip
+        "--every-colour, --colour-order, --redirect-after and --workers" in err  # fmt: skip
     assert main(["sim-demos", "--task", "reach_cube", "--episodes", "1", "--out",
                  str(tmp_path / "y"), "--bag", str(tmp_path / "b")]) == 2  # fmt: skip
     z = str(tmp_path / "z")
