@@ -203,8 +203,8 @@ class BagReplayer:
         matched by our publisher (bounded by the discovery timeout), then settle once.
 
         Blocking replay needs this for the topics besides the camera: an executor whose pose
-        subscription matched late drops the first pose and rejects the first action ("no
-        end-effector pose received yet"), which offline evaluation never does. Topics nobody
+        subscription matched late drops the first poses and rejects the first action ("no
+        confirmed end-effector pose yet"), which offline evaluation never does. Topics nobody
         subscribes to are not waited for."""
         deadline = time.monotonic() + self.options.discovery_timeout_s
         while True:

@@ -394,7 +394,7 @@ class ExecutorCore:
         if self._poses.measured is None:
             last = self._poses.last_problem
             return CommandResult(
-                True, "enabled; no end-effector pose received yet" + (f" ({last})" if last else "")
+                True, "enabled; no confirmed end-effector pose yet" + (f" ({last})" if last else "")
             )
         return CommandResult(True, "enabled; target re-seeds from the measured pose")
 
@@ -693,7 +693,7 @@ class ExecutorCore:
         pm = self._poses
         if pm.measured is None:
             extra = f" ({pm.last_problem})" if pm.last_problem else ""
-            return Outcome.REJECTED, f"no end-effector pose received yet{extra}"
+            return Outcome.REJECTED, f"no confirmed end-effector pose yet{extra}"
         if not pm.fresh(now_s):
             self._stop_motion("pose stale")
             age = pm.age_s(now_s)

@@ -11,8 +11,10 @@ is **confirmed** (used as the measured arm) when it is within the plausibility b
 that jumps further waits for the next one: if that agrees with it, the arm really is
 there (a robot restarted at home, another controller moved it) and the jump is
 confirmed; if it agrees with the old pose instead, the jump was a glitch and is
-discarded. The very first pose is confirmed as it is (nothing to compare it with; the
-seed's box and orientation checks still apply). Only confirmed poses
+discarded. The very first pose (and the first after a new monitor, i.e. an executor
+restart) is not used on its own either: it waits for a second that agrees with it, so one
+wrong sample at start-up (a TF glitch, a stale latched message) is never acted on. Only
+confirmed poses
 refresh the watchdog, seed targets and bound the tracking error.
 
 Freshness is on the steady clock: the latest confirmed pose was received at most
@@ -91,18 +93,17 @@ class PoseMonitor:
         if self.measured is not None and self._plausible(self.measured, pose):
             self._confirm(pose, now_s)
             return PoseVerdict(True, True)
-        if self.measured is None and self.rx_s is None and pending is None:
-            # The very first pose: nothing to compare it with (the seed's box and
-            # orientation checks still apply).
-            self._confirm(pose, now_s)
-            return PoseVerdict(True, True)
         if pending is not None and self._plausible(pending, pose):
             jumped = self.measured is not None
             self._confirm(pose, now_s)
             return PoseVerdict(True, True, jumped=jumped)
         self._pending = pose
         if self.measured is None:
-            self.last_problem = "waiting for a pose that agrees with the previous one"
+            self.last_problem = (
+                "the first pose waits for a second that agrees with it (within "
+                f"{self.profile.max_tracking_error_m:g} m / "
+                f"{self.profile.max_tracking_error_rad:g} rad)"
+            )
         else:
             dm, dr = pose_distance(self.measured, pose)
             self.last_problem = (

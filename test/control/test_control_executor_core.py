@@ -25,7 +25,8 @@ SMALL = [0.01, 0.0, -0.01, 0.0, 0.0, 0.05, 1.0]
 
 def ready(profile: RobotProfile, mode: str | None = None, now: float = 10.0) -> ExecutorCore:
     core = ExecutorCore(profile, mode)
-    assert core.on_pose(HOME, now, now).accepted
+    assert core.on_pose(HOME, now - 0.002, now - 0.002).accepted  # the first pose waits for
+    assert not core.on_pose(HOME, now, now).reason  # a second that agrees with it
     assert core.enable().success
     return core
 
@@ -44,7 +45,28 @@ def test_no_pose_yet_is_rejected(profile: RobotProfile) -> None:
     core = ExecutorCore(profile)
     core.enable()
     d = core.on_action(SMALL, 10.0, 0, 1, 10.0)
-    assert d.outcome is Outcome.REJECTED and d.reason == "no end-effector pose received yet"
+    assert d.outcome is Outcome.REJECTED and d.reason == "no confirmed end-effector pose yet"
+
+
+def test_the_first_pose_alone_is_never_acted_on(profile: RobotProfile) -> None:
+    # One wrong sample at start-up (a TF glitch, a stale latched message) must not seed a
+    # target: the first pose waits for a second that agrees with it.
+    core = ExecutorCore(profile)
+    assert core.enable().success
+    jump = profile.max_tracking_error_m + 0.05  # further than any real motion between poses
+    glitch = HOME.with_position(HOME.position + np.array([0.0, 0.0, jump]))
+    assert core.on_pose(glitch, 10.0, 10.0).accepted
+    d = core.on_action(SMALL, 10.0, 0, 1, 10.0)
+    assert d.outcome is Outcome.REJECTED and d.command is None
+    assert "first pose waits for a second" in d.reason, d.reason
+    # The real arm's poses follow: the glitch disagrees with them and is never used.
+    assert core.on_pose(HOME, 10.01, 10.01).reason  # disagrees with the glitch: waits
+    assert core.on_action(SMALL, 10.01, 1, 1, 10.01).command is None
+    assert not core.on_pose(HOME, 10.02, 10.02).reason  # two that agree: the arm is here
+    d = core.on_action(SMALL, 10.02, 2, 1, 10.02)
+    assert d.command is not None and d.command.target_pose is not None
+    step = d.command.target_pose.position - HOME.position
+    assert np.all(np.abs(step) <= profile.step_limit_m + 1e-9), step
 
 
 def test_executes_onto_previous_target_not_measured_pose(profile: RobotProfile) -> None:
@@ -257,6 +279,7 @@ def test_unknown_mode_is_a_config_error(profile: RobotProfile) -> None:
 def test_measured_pose_far_outside_the_box_is_refused(profile: RobotProfile) -> None:
     core = ExecutorCore(profile)
     core.enable()
+    core.on_pose(HOME.with_position([1.5, 0, 0.2]), 9.99, 9.99)
     core.on_pose(HOME.with_position([1.5, 0, 0.2]), 10.0, 10.0)
     d = core.on_action(SMALL, 10.0, 0, 1, 10.0)
     assert d.outcome is Outcome.REJECTED and "outside the workspace box" in d.reason
@@ -600,7 +623,8 @@ def test_poses_stamped_too_long_ago_are_refused(robot_profile: RobotProfile) -> 
     assert d.outcome is Outcome.REJECTED and d.command is None  # no pose counts yet
     assert "stamped 30.000 s ago" in d.reason, d.reason  # it names the pose problem
     late = core.on_pose(home, now - 0.5 * p.max_pose_age_s, now + 0.01)
-    assert late.accepted  # within the bound: used
+    assert late.accepted  # within the bound: counts (the first of two that agree)
+    assert not core.on_pose(home, now - 0.4 * p.max_pose_age_s, now + 0.01).reason
     assert core.on_action(SMALL, now + 0.01, 1, 1, now + 0.01).command is not None
 
 

@@ -29,6 +29,9 @@ class Node:
         self.arm = SimArm(start, t)
         self.core = ExecutorCore(p)
         self.step = 0
+        self.t -= 0.002
+        self.pose()  # the executor confirms a first pose by a second that agrees
+        self.t += 0.002
         self.pose()
         assert self.core.enable().success
 
@@ -116,7 +119,9 @@ def test_a_clock_jump_seen_in_a_pose_or_action_stops_the_twist_at_once() -> None
     for via in ("pose", "action"):
         core = ExecutorCore(p)
         t = 10.0
-        core.on_pose(Pose.from_xyz_rpy([0.5, 0.0, 0.3], DOWN), t, t, ros_now_s=t)
+        for dt in (0.002, 0.0):  # a first pose and the one that confirms it
+            core.on_pose(Pose.from_xyz_rpy([0.5, 0.0, 0.3], DOWN), t - dt, t - dt,
+                         ros_now_s=t - dt)  # fmt: skip
         core.enable()
         d = core.on_action([0.02, 0, 0, 0, 0, 0, 1], t, 0, 1, t, ros_now_s=t)
         assert d.command is not None and d.command.twist is not None
@@ -144,6 +149,7 @@ def test_a_clock_jump_does_not_lock_out_a_camera_on_its_own_clock() -> None:
     core = ExecutorCore(p)
     t, ros, cam = 10.0, 5000.0, 120.0  # the camera's clock is 4880 s behind
     home = Pose.from_xyz_rpy([0.5, 0.0, 0.3], DOWN)
+    core.on_pose(home, ros - 0.002, t - 0.002, ros_now_s=ros - 0.002)
     core.on_pose(home, ros, t, ros_now_s=ros)
     core.enable()
     assert core.on_action([0.01, 0, 0, 0, 0, 0, 1], cam, 0, 1, t, ros_now_s=ros).command

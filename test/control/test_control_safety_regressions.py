@@ -29,7 +29,8 @@ CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 def _ready(p: RobotProfile, pose: Pose = HOME, now: float = 10.0) -> ExecutorCore:
     core = ExecutorCore(p)
-    assert core.on_pose(pose, now, now).accepted
+    assert core.on_pose(pose, now - 0.002, now - 0.002).accepted  # the first pose waits
+    assert not core.on_pose(pose, now, now).reason  # for a second that agrees with it
     assert core.enable().success
     return core
 
@@ -222,7 +223,8 @@ def test_f5_backward_clock_jump_stops_the_twist_within_one_tick(profile: RobotPr
     p = profile.replace(command_type="twist")
     core = ExecutorCore(p)
     steady, ros = 10.0, 1000.0
-    core.on_pose(HOME, ros, steady, ros_now_s=ros)
+    core.on_pose(HOME, ros - 0.002, steady - 0.002, ros_now_s=ros - 0.002)  # confirmed by
+    core.on_pose(HOME, ros, steady, ros_now_s=ros)  # the next pose that agrees
     core.enable()
     d = core.on_action([0.02, 0, 0, 0, 0, 0, 1], ros, 0, 1, steady, ros_now_s=ros)
     assert d.command is not None and d.command.twist is not None
@@ -250,7 +252,8 @@ def test_f5_backward_clock_jump_stops_the_twist_within_one_tick(profile: RobotPr
 def test_f5_a_stalled_ros_clock_does_not_stop_the_watchdogs(profile: RobotProfile) -> None:
     p = profile.replace(command_type="twist")
     core = ExecutorCore(p)
-    core.on_pose(HOME, 100.0, 10.0, ros_now_s=100.0)
+    core.on_pose(HOME, 99.998, 9.998, ros_now_s=99.998)  # a first pose, confirmed by
+    core.on_pose(HOME, 100.0, 10.0, ros_now_s=100.0)  # the next that agrees
     core.enable()
     assert core.on_action(SMALL, 100.0, 0, 1, 10.0, ros_now_s=100.0).command is not None
     # /clock stalls at 100.0 and poses stop; steady time goes on.

@@ -96,6 +96,7 @@ def test_labels_through_executor_core_reproduce_the_recorded_trajectory(
     profile = dataclasses.replace(load_robot_profile("sim"), workspace_min_m=(0.2, -0.4, -0.1))
     core = ExecutorCore(profile)
     assert core.enable().success
+    core.on_pose(poses[0], 99.999, 99.999, profile.base_frame)  # confirmed by the next pose
     targets = []
     for t, (delta, g) in enumerate(zip(labels, grip, strict=True)):
         now = 100.0 + 0.2 * t
