@@ -18,7 +18,9 @@ Pose sources (``pose_source``):
   answers "what would the executor have sent", without the recorded arm (which followed
   another controller) tripping the tracking-error clip at every step.
 * ``recorded``: the recorded poses are fed as measured poses, as the live executor would
-  see them while replaying; tracking-error clips and stale-pose holds then show up.
+  see them while replaying; tracking-error clips and stale-pose holds then show up, and so
+  does the executor's start-up rule: the first pose is used only once a second agrees with
+  it, so a bag whose first frame has only one pose before it rejects that frame's action.
 
 No rclpy here; matplotlib is imported only to draw the plots.
 """

@@ -204,7 +204,8 @@ class BagReplayer:
 
         Blocking replay needs this for the topics besides the camera: an executor whose pose
         subscription matched late drops the first poses and rejects the first action ("no
-        confirmed end-effector pose yet"), which offline evaluation never does. Topics nobody
+        confirmed end-effector pose yet"), which offline evaluation does only where the bag
+        itself has fewer than two poses before the first frame. Topics nobody
         subscribes to are not waited for."""
         deadline = time.monotonic() + self.options.discovery_timeout_s
         while True:

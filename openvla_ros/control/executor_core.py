@@ -499,6 +499,9 @@ class ExecutorCore:
         verdict = self._poses.update(pose, stamp_s, now_s, ros_now)
         if not verdict.accepted:
             return self._pose_rejected(verdict.reason)
+        if verdict.first:
+            # The normal start (nothing to compare the first pose with): no jump, no warning.
+            return PoseUpdate(True)
         if not verdict.confirmed:
             # The arm may have been moved (or the sensor glitched): stop any running twist
             # now; the target itself stays until the next pose decides.

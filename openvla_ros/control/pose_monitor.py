@@ -42,12 +42,15 @@ class PoseVerdict:
         jumped: it confirmed a jump: the arm is somewhere else than before (the executor
             drops its target and re-seeds).
         reason: why it was refused or not confirmed ("" otherwise).
+        first: not confirmed only because it is the first pose since none is confirmed (the
+            normal start: nothing to compare it with yet; not a jump).
     """
 
     accepted: bool
     confirmed: bool = False
     jumped: bool = False
     reason: str = ""
+    first: bool = False
 
 
 class PoseMonitor:
@@ -99,10 +102,19 @@ class PoseMonitor:
             return PoseVerdict(True, True, jumped=jumped)
         self._pending = pose
         if self.measured is None:
-            self.last_problem = (
-                "the first pose waits for a second that agrees with it (within "
+            bound = (
                 f"{self.profile.max_tracking_error_m:g} m / "
-                f"{self.profile.max_tracking_error_rad:g} rad)"
+                f"{self.profile.max_tracking_error_rad:g} rad"
+            )
+            if pending is None:
+                self.last_problem = (
+                    f"the first pose waits for a second that agrees with it ({bound})"
+                )
+                return PoseVerdict(True, False, reason=self.last_problem, first=True)
+            dm, dr = pose_distance(pending, pose)
+            self.last_problem = (
+                f"pose is {dm:.3f} m / {dr:.3f} rad from the one before (max {bound}): the "
+                "first pose waits for a second that agrees with it"
             )
         else:
             dm, dr = pose_distance(self.measured, pose)

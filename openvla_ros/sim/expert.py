@@ -84,6 +84,15 @@ class ScriptedExpert:
         self._gripper = 1.0
         self._success_steps = 0
 
+    def redirect(self, scene: Scene) -> None:
+        """A new instruction in the same episode: head for ``scene``'s target from the current
+        target pose, phases from the approach again; the tool-down reference orientation (the
+        pick's yaw is added to it) is kept."""
+        self.scene = scene
+        self.phase = "approach"
+        self._counter = 0
+        self._success_steps = 0
+
     def displace(self, target: Pose) -> None:
         """The arm was commanded to ``target`` by someone else (a perturbation): continue the
         current phase from there."""

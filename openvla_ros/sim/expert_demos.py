@@ -112,9 +112,10 @@ def run_expert_episode(
     (with ``perturbation``: some steps are random displacements, marked in ``perturbed``).
 
     With ``redirect_after`` K > 0 (colour tasks), the expert first heads for one of the other
-    cubes for 1..K steps (colour and count drawn from the scene seed), then for the
-    instructed one from wherever the arm is; the first steps are marked in ``perturbed`` (not
-    the instructed cube's labels), so the episode written starts on the way to the wrong cube.
+    cubes for 1..K steps (colour and count drawn from the scene seed; fewer when it is above
+    that cube sooner), then for the instructed one from wherever the arm is; the first steps
+    are marked in ``perturbed`` (not the instructed cube's labels), so the episode written
+    starts on the way to the wrong cube.
 
     Raises:
         ConfigError: ``redirect_after`` on a task with one cube, or below 0.
@@ -130,10 +131,12 @@ def run_expert_episode(
         run.redirected_from = first.target_colour
     expert = ScriptedExpert(first, Pose(pos, quat), expert_config, task_config)
     for step in range(max_steps + 1):
-        if step == run.redirect_steps and first is not scene:
-            # The new instruction: the instructed cube from the arm's current target.
-            pos, quat = sim.target_pose()
-            expert = ScriptedExpert(scene, Pose(pos, quat), expert_config, task_config)
+        if first is not scene and (step == run.redirect_steps or expert.phase != "approach"):
+            # The new instruction (after the drawn steps, or sooner once the expert is above
+            # the wrong cube: it never descends to it): the instructed cube from here.
+            run.redirect_steps = step
+            expert.redirect(scene)
+            first = scene
         ee_p, ee_q = sim.ee_pose()
         state = sim.task_state()
         run.poses.append(Pose(ee_p, ee_q))

@@ -99,7 +99,8 @@ def test_blocking_replay_with_executor_matches_offline(tmp_path: Path, spawn):
         name="executor",
     )  # fmt: skip
     # The replay's fresh node knows only the subscribers it has discovered: an executor not
-    # yet up missed the first pose and rejected the first action ("no end-effector pose").
+    # yet up missed the first poses and rejected the first action ("no confirmed end-effector
+    # pose").
     assert wait_until(lambda: "ready:" in executor.output(), 30.0), executor.output()
     profile = load_robot_profile("sim").replace(max_action_age_s=0.0, pose_timeout_s=10.0)
     offline = evaluate_bag(

@@ -55,12 +55,16 @@ def test_the_first_pose_alone_is_never_acted_on(profile: RobotProfile) -> None:
     assert core.enable().success
     jump = profile.max_tracking_error_m + 0.05  # further than any real motion between poses
     glitch = HOME.with_position(HOME.position + np.array([0.0, 0.0, jump]))
-    assert core.on_pose(glitch, 10.0, 10.0).accepted
+    first = core.on_pose(glitch, 10.0, 10.0)
+    assert first.accepted and not first.reason  # the normal start: no warning, no jump
+    assert core.state().counters.pose_jumps == 0
     d = core.on_action(SMALL, 10.0, 0, 1, 10.0)
     assert d.outcome is Outcome.REJECTED and d.command is None
     assert "first pose waits for a second" in d.reason, d.reason
     # The real arm's poses follow: the glitch disagrees with them and is never used.
-    assert core.on_pose(HOME, 10.01, 10.01).reason  # disagrees with the glitch: waits
+    second = core.on_pose(HOME, 10.01, 10.01)
+    assert "from the one before" in second.reason, second.reason  # logged by the node
+    assert core.state().counters.pose_jumps == 1
     assert core.on_action(SMALL, 10.01, 1, 1, 10.01).command is None
     assert not core.on_pose(HOME, 10.02, 10.02).reason  # two that agree: the arm is here
     d = core.on_action(SMALL, 10.02, 2, 1, 10.02)

@@ -29,11 +29,14 @@ def _read(out: Path) -> tuple[list[dict], list[dict]]:
     return episodes, frames
 
 
-def test_redirected_episodes_start_on_the_way_to_another_cube(tmp_path: Path) -> None:
+@pytest.mark.parametrize("task, n", [("reach_colour", 8), ("pick_colour", 4)])
+def test_redirected_episodes_start_on_the_way_to_another_cube(
+    tmp_path: Path, task: str, n: int
+) -> None:
     profile = load_robot_profile("sim")
-    most, n = 4, 8
-    red = GenerateConfig("reach_colour", n, seed=700, image_size=SIZE, redirect_after=most)
-    plain = GenerateConfig("reach_colour", n, seed=700, image_size=SIZE)
+    most = 4
+    red = GenerateConfig(task, n, seed=700, image_size=SIZE, redirect_after=most)
+    plain = GenerateConfig(task, n, seed=700, image_size=SIZE)
     assert generate_demos(red, tmp_path / "r", profile)["episodes_written"] == n
     assert generate_demos(plain, tmp_path / "p", profile)["episodes_written"] == n
     (r_eps, r_frames), (p_eps, p_frames) = _read(tmp_path / "r"), _read(tmp_path / "p")
@@ -43,7 +46,7 @@ def test_redirected_episodes_start_on_the_way_to_another_cube(tmp_path: Path) ->
         scene = rec["scene"]
         assert scene == prec["scene"]  # the same scene and instruction
         target = scene["target_colour"]
-        assert e["tasks"] == [f"reach the {target} cube"]
+        assert e["tasks"] == [plain_ep_task(task, target)]
         decoy = rec["redirected_from"]
         assert decoy in COLOURS and decoy != target
         assert 1 <= rec["redirect_steps"] <= most
@@ -56,8 +59,15 @@ def test_redirected_episodes_start_on_the_way_to_another_cube(tmp_path: Path) ->
         first = np.asarray(r_frames[e["dataset_from_index"]]["observation.state"][:3])
         start = np.asarray(p_frames[pe["dataset_from_index"]]["observation.state"][:3])
         assert np.linalg.norm(first[:2] - cube[:2]) < np.linalg.norm(start[:2] - cube[:2])
-        assert e["length"] < rec["frames_before_filter"]
-    assert len(steps_seen) > 1  # the count is drawn per episode
+        # Exactly the steps towards the decoy are left out (the start is never idle).
+        assert rec["perturbed_frames_dropped"] == rec["redirect_steps"]
+        assert prec["perturbed_frames_dropped"] == 0
+    if task == "reach_colour":
+        assert len(steps_seen) > 1  # the count is drawn per episode
+
+
+def plain_ep_task(task: str, colour: str) -> str:
+    return f"pick up the {colour} cube" if task == "pick_colour" else f"reach the {colour} cube"
 
 
 @pytest.mark.parametrize("task, most", [("reach_cube", 3), ("reach_colour", -1)])
