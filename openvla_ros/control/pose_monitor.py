@@ -101,16 +101,14 @@ class PoseMonitor:
             self._confirm(pose, now_s)
             return PoseVerdict(True, True, jumped=jumped)
         self._pending = pose
+        bound = (
+            f"{self.profile.max_tracking_error_m:g} m / {self.profile.max_tracking_error_rad:g} rad"
+        )
+        if self.measured is None and pending is None:
+            self.last_problem = f"the first pose waits for a second that agrees with it ({bound})"
+            return PoseVerdict(True, False, reason=self.last_problem, first=True)
         if self.measured is None:
-            bound = (
-                f"{self.profile.max_tracking_error_m:g} m / "
-                f"{self.profile.max_tracking_error_rad:g} rad"
-            )
-            if pending is None:
-                self.last_problem = (
-                    f"the first pose waits for a second that agrees with it ({bound})"
-                )
-                return PoseVerdict(True, False, reason=self.last_problem, first=True)
+            assert pending is not None
             dm, dr = pose_distance(pending, pose)
             self.last_problem = (
                 f"pose is {dm:.3f} m / {dr:.3f} rad from the one before (max {bound}): the "
@@ -119,10 +117,8 @@ class PoseMonitor:
         else:
             dm, dr = pose_distance(self.measured, pose)
             self.last_problem = (
-                f"pose jumped {dm:.3f} m / {dr:.3f} rad from the last one (max "
-                f"{self.profile.max_tracking_error_m:g} m / "
-                f"{self.profile.max_tracking_error_rad:g} rad): not used until the next "
-                "pose confirms it"
+                f"pose jumped {dm:.3f} m / {dr:.3f} rad from the last one (max {bound}): "
+                "not used until the next pose confirms it"
             )
         return PoseVerdict(True, False, reason=self.last_problem)
 

@@ -125,18 +125,18 @@ def run_expert_episode(
     sim.step(0.2)  # let the cubes settle on the table
     pos, quat = sim.target_pose()
     run = EpisodeRun(scene, [], [], [], [], [], False, None, 0)
-    first = scene
+    decoy: Scene | None = None  # the scene the expert heads for until the redirect
     if redirect_after:
-        first, run.redirect_steps = _redirect(scene, redirect_after)
-        run.redirected_from = first.target_colour
-    expert = ScriptedExpert(first, Pose(pos, quat), expert_config, task_config)
+        decoy, run.redirect_steps = _redirect(scene, redirect_after)
+        run.redirected_from = decoy.target_colour
+    expert = ScriptedExpert(decoy or scene, Pose(pos, quat), expert_config, task_config)
     for step in range(max_steps + 1):
-        if first is not scene and (step == run.redirect_steps or expert.phase != "approach"):
+        if decoy is not None and (step == run.redirect_steps or expert.phase != "approach"):
             # The new instruction (after the drawn steps, or sooner once the expert is above
             # the wrong cube: it never descends to it): the instructed cube from here.
             run.redirect_steps = step
             expert.redirect(scene)
-            first = scene
+            decoy = None
         ee_p, ee_q = sim.ee_pose()
         state = sim.task_state()
         run.poses.append(Pose(ee_p, ee_q))
