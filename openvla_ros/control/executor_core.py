@@ -387,16 +387,22 @@ class ExecutorCore:
                 False, f"e-stop is latched ({self._estop_reason}); release it first"
             )
         if self._enabled:
-            return CommandResult(True, "already enabled")
+            return CommandResult(
+                True, "already enabled" + self._pose_note("measured pose confirmed")
+            )
         self._enabled = True
         self._drop_target()
         self._last_stamp_s, self._last_step = None, None
+        return CommandResult(
+            True, "enabled" + self._pose_note("target re-seeds from the measured pose")
+        )
+
+    def _pose_note(self, confirmed: str) -> str:
+        """Whether the next action can act: no confirmed pose yet (and why), or ``confirmed``."""
         if self._poses.measured is None:
             last = self._poses.last_problem
-            return CommandResult(
-                True, "enabled; no confirmed end-effector pose yet" + (f" ({last})" if last else "")
-            )
-        return CommandResult(True, "enabled; target re-seeds from the measured pose")
+            return "; no confirmed end-effector pose yet" + (f" ({last})" if last else "")
+        return "; " + confirmed
 
     def disable(self) -> CommandResult:
         """Stop motion: hold, publish nothing (zero twist). Does not touch the e-stop."""

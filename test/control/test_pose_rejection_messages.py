@@ -28,3 +28,21 @@ def test_refused_poses_are_named_in_the_enable_answer_and_the_rejection(
     assert WHY in answer.message, answer.message
     d = core.on_action(SMALL, 10.0, 0, 1, 10.0)
     assert d.outcome is Outcome.REJECTED and WHY in d.reason, d.reason
+
+
+def test_enable_answers_whether_a_confirmed_pose_exists_also_when_already_enabled(
+    profile: RobotProfile,
+) -> None:
+    core = ExecutorCore(profile)
+    first = core.enable()
+    assert first.success and "no confirmed end-effector pose yet" in first.message
+    again = core.enable()  # nothing changes while enabled, but the answer says what is missing
+    assert again.success and "already enabled" in again.message
+    assert "no confirmed end-effector pose yet" in again.message
+    core.on_pose(HOME, 10.0, 10.0, frame_id=profile.base_frame)
+    assert "no confirmed end-effector pose yet" in core.enable().message  # one sample only
+    core.on_pose(HOME, 10.02, 10.02, frame_id=profile.base_frame)  # a second, agreeing one
+    confirmed = core.enable()
+    assert confirmed.success and "already enabled" in confirmed.message
+    assert "no confirmed" not in confirmed.message and "confirmed" in confirmed.message
+    assert core.on_action(SMALL, 10.02, 0, 1, 10.02).outcome is not Outcome.REJECTED

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,11 @@ def start_executor(spawn: Callable, probe: Any) -> Callable[..., Any]:
     """Start the executor node and wait until its services are up (enabled by default)."""
 
     def _start(
-        name: str = "executor", enable: bool = True, env: dict | None = None, **params: Any
+        name: str = "executor",
+        enable: bool = True,
+        env: dict | None = None,
+        wait_pose: bool | None = None,
+        **params: Any,
     ) -> Any:
         defaults: dict[str, Any] = {"stats_period_s": 0.5}
         defaults.update(params)
@@ -74,6 +79,18 @@ def start_executor(spawn: Callable, probe: Any) -> Callable[..., Any]:
         if enable:
             resp = probe.call(SetBool, "/openvla_executor/enable", SetBool.Request(data=True))
             assert resp.success, resp.message
+            # The executor acts only on a confirmed pose (two agreeing samples). Where the probe
+            # plays the robot, wait for that (the enable service reports it; calling it again
+            # while enabled changes nothing): under load the pose subscription can be matched
+            # after the action topic, and a first action would then be rejected.
+            if wait_pose if wait_pose is not None else probe.robot_running:
+                deadline = time.monotonic() + 30.0
+                while "no confirmed end-effector pose" in resp.message:
+                    assert time.monotonic() < deadline, f"no pose confirmed: {resp.message}"
+                    time.sleep(0.05)
+                    resp = probe.call(
+                        SetBool, "/openvla_executor/enable", SetBool.Request(data=True)
+                    )
         return proc
 
     return _start

@@ -254,6 +254,11 @@ class Probe:
         self._robot = threading.Thread(target=run, daemon=True)
         self._robot.start()
 
+    @property
+    def robot_running(self) -> bool:
+        """Is :meth:`start_robot` publishing poses now?"""
+        return self._robot is not None
+
     def stop_robot(self) -> None:
         """Stop publishing the pose (a stalled robot driver)."""
         if self._robot is not None:

@@ -130,9 +130,11 @@ def test_known_deltas_move_the_simulated_arm_along_base_axes(spawn, mode: str) -
     rclpy.init()
     watcher = _Watcher()
     try:
-        # Publish the instruction as rqt does (repeatedly) until the first action is acted on.
+        # Publish the instruction as rqt does (repeatedly) until the first action is acted on,
+        # and only once this watcher receives poses: every step must find a measured pose (under
+        # load the pose subscription can be matched after the instruction publisher).
         def started() -> bool:
-            if not watcher.states:
+            if not watcher.states and watcher.last_pose is not None:
                 watcher.instruction.publish(String(data="move along the axes"))
             return bool(watcher.states)
 
