@@ -104,6 +104,10 @@ def test_recorder_flags_are_range_checked_like_the_node_parameters(flags, messag
         (("--perturb-prob", "nan"), "perturbation probability must be in [0, 1)"),
         (("--perturb-prob", "0.2", "--perturb-m", "-0.01"), "sizes finite and >= 0"),
         (("--perturb-prob", "0.2", "--perturb-m", "inf"), "sizes finite and >= 0"),
+        (("--redirect-after", "2"), "needs a task with all three cubes (got 2 on 'reach_cube')"),
+        # (a later --task overrides the first)
+        (("--task", "reach_colour", "--redirect-after", "-1"), "redirect_after must be >= 0"),
+        (("--task", "pick_colour", "--redirect-after", "-5"), "(got -5 on 'pick_colour')"),
     ],
 )
 def test_sim_demos_refuses_rates_and_counts_out_of_range(
@@ -115,3 +119,16 @@ def test_sim_demos_refuses_rates_and_counts_out_of_range(
     assert code == 2
     assert message in capsys.readouterr().err.replace("\n", " ")
     assert not out.exists()  # refused before the simulator or the writer started
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "", "nan", "1e3"])
+def test_sim_demos_refuses_a_redirect_count_that_is_not_a_whole_number(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ds"
+    with pytest.raises(SystemExit) as stop:  # argparse's usage error
+        main(["sim-demos", "--task", "reach_colour", "--episodes", "1", "--out", str(out),
+              "--redirect-after", value])  # fmt: skip
+    assert stop.value.code == 2
+    assert "--redirect-after: invalid int value" in capsys.readouterr().err
+    assert not out.exists()
