@@ -147,7 +147,14 @@ def test_known_deltas_move_the_simulated_arm_along_base_axes(spawn, mode: str) -
 
         def measured(after_segment: str) -> Any:
             # The pose seen when the last step of a pause was acted on: the arm has settled.
-            return watcher.pose_at_step[_last_step_of(after_segment)]
+            # Under load a reliable, depth-10 state can be overwritten before this process
+            # reads it; the pause's second-to-last step then stands in (settled one step less).
+            last = _last_step_of(after_segment)
+            for step in (last, last - 1):
+                if step in watcher.pose_at_step:
+                    return watcher.pose_at_step[step]
+            missing = sorted(set(range(TOTAL_STEPS)) - set(watcher.states))
+            raise AssertionError(f"no state for the end of {after_segment}; missing {missing}")
 
         profile = load_profile_yaml(REPO / "config" / "sim.yaml")
         # m: IK tracking of a 6 cm move in the simulated arm. In blocking mode a zero step is
@@ -173,7 +180,7 @@ def test_known_deltas_move_the_simulated_arm_along_base_axes(spawn, mode: str) -
         final = watcher.states[_last_step_of("pause5")]
         assert final.target_pose.position.x == pytest.approx(box_max_x, abs=1e-9)
         first, last = _last_step_of("pause4") + 1, _last_step_of("boundary")
-        flags = [watcher.clip_flags_by_step[s] for s in range(first, last + 1)]
+        flags = [watcher.clip_flags_by_step.get(s, 0) for s in range(first, last + 1)]
         assert any(f & ExecutorState.CLIP_WORKSPACE for f in flags), flags
         assert _position(measured("pause5"))[0] == pytest.approx(box_max_x, abs=tol)
         assert _position(measured("pause5"))[0] <= box_max_x + 0.002
