@@ -314,6 +314,11 @@ def _as_values(action: Any) -> tuple[float, ...]:
         return ()
 
 
+#: Why an action is rejected, and what ``enable()`` answers, until a first end-effector pose
+#: has been confirmed by a second agreeing one (scripts poll ``~/enable`` for its absence).
+NO_CONFIRMED_POSE = "no confirmed end-effector pose yet"
+
+
 class ExecutorCore:
     """Pure executor: delta actions + measured poses in, safe commands out.
 
@@ -401,7 +406,7 @@ class ExecutorCore:
         """Whether the next action can act: no confirmed pose yet (and why), or ``confirmed``."""
         if self._poses.measured is None:
             last = self._poses.last_problem
-            return "; no confirmed end-effector pose yet" + (f" ({last})" if last else "")
+            return f"; {NO_CONFIRMED_POSE}" + (f" ({last})" if last else "")
         return "; " + confirmed
 
     def disable(self) -> CommandResult:
@@ -702,7 +707,7 @@ class ExecutorCore:
         pm = self._poses
         if pm.measured is None:
             extra = f" ({pm.last_problem})" if pm.last_problem else ""
-            return Outcome.REJECTED, f"no confirmed end-effector pose yet{extra}"
+            return Outcome.REJECTED, f"{NO_CONFIRMED_POSE}{extra}"
         if not pm.fresh(now_s):
             self._stop_motion("pose stale")
             age = pm.age_s(now_s)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from openvla_ros.control.executor_core import NO_CONFIRMED_POSE
 from openvla_ros.errors import OpenVLARosError
 from openvla_ros.launch_description.graph import describe_graph, node_argv
 
@@ -383,16 +384,28 @@ class _Observer:
                 if time.monotonic() > deadline:
                     raise DemoError(f"service {client.srv_name} did not appear in {timeout_s} s")
                 self.spin_for(0.1)
-            future = client.call_async(self._setbool.Request(data=True))
-            while not future.done():
+            result = self._enable_once(client, deadline)
+            # The executor first, until it has a confirmed end-effector pose (two agreeing
+            # samples; asking again while enabled changes nothing): a policy enabled before
+            # that would have its first actions rejected.
+            while client is self.enable_clients[0] and NO_CONFIRMED_POSE in result.message:
                 if time.monotonic() > deadline:
-                    raise DemoError(f"service {client.srv_name} did not answer")
+                    raise DemoError(f"the executor has no confirmed pose: {result.message}")
                 self.spin_for(0.05)
-            result = future.result()
-            if result is None or not result.success:
-                message = result.message if result is not None else "no response"
-                raise DemoError(f"{client.srv_name} refused: {message}")
+                result = self._enable_once(client, deadline)
             LOG.info("%s: %s", client.srv_name, result.message)
+
+    def _enable_once(self, client: Any, deadline: float) -> Any:
+        future = client.call_async(self._setbool.Request(data=True))
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise DemoError(f"service {client.srv_name} did not answer")
+            self.spin_for(0.05)
+        result = future.result()
+        if result is None or not result.success:
+            message = result.message if result is not None else "no response"
+            raise DemoError(f"{client.srv_name} refused: {message}")
+        return result
 
     def publish_instruction(self) -> None:
         self.instruction_pub.publish(self._string(data=self.config.instruction))

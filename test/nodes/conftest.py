@@ -84,8 +84,10 @@ def start_executor(spawn: Callable, probe: Any) -> Callable[..., Any]:
             # while enabled changes nothing): under load the pose subscription can be matched
             # after the action topic, and a first action would then be rejected.
             if wait_pose if wait_pose is not None else probe.robot_running:
+                from openvla_ros.control.executor_core import NO_CONFIRMED_POSE
+
                 deadline = time.monotonic() + 30.0
-                while "no confirmed end-effector pose" in resp.message:
+                while NO_CONFIRMED_POSE in resp.message:
                     assert time.monotonic() < deadline, f"no pose confirmed: {resp.message}"
                     time.sleep(0.05)
                     resp = probe.call(

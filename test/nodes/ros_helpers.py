@@ -20,13 +20,24 @@ from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 from openvla_ros.msg import DeltaAction
 from openvla_ros.nodes.common import POSE_QOS, SENSOR_QOS, ns_to_stamp
 from test.conftest import wait_for
+
+#: For test readers that must see every message of a stream (exact step lists): reliable like
+#: the nodes' writers (so it matches them) but 1,000 deep, so a test process that falls behind
+#: under load does not lose the oldest unread samples (at depth 10 the closed-loop sim test
+#: once lost a state).
+RECORD_QOS = QoSProfile(
+    depth=1000,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
 
 #: One frame colour used throughout: distinct channels expose RGB/BGR swaps.
 RGB = (200, 100, 50)

@@ -19,8 +19,8 @@ from geometry_msgs.msg import PoseStamped
 from std_srvs.srv import SetBool
 
 from openvla_ros.msg import DeltaAction, ExecutorState
-from openvla_ros.nodes.common import ACTION_QOS, COMMAND_QOS, STATE_QOS, stamp_to_ns
-from test.nodes.ros_helpers import settle, wait_until
+from openvla_ros.nodes.common import COMMAND_QOS, stamp_to_ns
+from test.nodes.ros_helpers import RECORD_QOS, settle, wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(90)]
 
@@ -32,8 +32,8 @@ BOX_MIN, BOX_MAX = (0.3, -0.2, 0.1), (0.5, 0.2, 0.4)
 def test_checkpoint_end_to_end_and_policy_death(
     probe, start_policy, start_executor, small_checkpoint
 ) -> None:
-    actions = probe.sub(DeltaAction, "/openvla/delta_action", ACTION_QOS)
-    states = probe.sub(ExecutorState, "/openvla/executor_state", STATE_QOS)
+    actions = probe.sub(DeltaAction, "/openvla/delta_action", RECORD_QOS)
+    states = probe.sub(ExecutorState, "/openvla/executor_state", RECORD_QOS)
     targets = probe.sub(PoseStamped, "/openvla/target_pose", COMMAND_QOS)
     probe.start_robot()
     executor = start_executor(watchdog__max_action_age_s=5.0)
@@ -81,8 +81,8 @@ def test_checkpoint_end_to_end_and_policy_death(
 
 
 def test_blocking_closed_loop(probe, start_policy, start_executor) -> None:
-    actions = probe.sub(DeltaAction, "/openvla/delta_action", ACTION_QOS)
-    states = probe.sub(ExecutorState, "/openvla/executor_state", STATE_QOS)
+    actions = probe.sub(DeltaAction, "/openvla/delta_action", RECORD_QOS)
+    states = probe.sub(ExecutorState, "/openvla/executor_state", RECORD_QOS)
     probe.start_robot()  # follows each target at once: every action is "reached"
     executor = start_executor(control__mode="blocking")
     policy = start_policy(

@@ -15,7 +15,7 @@ from std_srvs.srv import SetBool, Trigger
 from openvla_ros.image_codec import rgb_to_jpeg
 from openvla_ros.msg import DeltaAction, ExecutorState
 from openvla_ros.nodes.common import ACTION_QOS, STATE_QOS, stamp_to_ns
-from test.nodes.ros_helpers import RGB, image_msg, settle, solid_rgb, wait_until
+from test.nodes.ros_helpers import RECORD_QOS, RGB, image_msg, settle, solid_rgb, wait_until
 from test.nodes.test_image_codec import BAD_FRAMES
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
@@ -189,7 +189,7 @@ def test_policy_errors_publish_nothing_and_node_survives(probe, start_policy) ->
 
 
 def test_instruction_change_starts_new_episode_and_empty_pauses(probe, start_policy) -> None:
-    actions = probe.sub(DeltaAction, ACTION, ACTION_QOS)
+    actions = probe.sub(DeltaAction, ACTION, RECORD_QOS)  # every step of each episode
     start_policy()
     probe.start_camera(hz=25)
     probe.instruction("pick up the cup")
