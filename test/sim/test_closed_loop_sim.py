@@ -146,16 +146,20 @@ def test_known_deltas_move_the_simulated_arm_along_base_axes(spawn, mode: str) -
         )
         assert all(p.alive() for p in procs), logs()
 
+        def at_end_of(segment: str, by_step: dict[int, Any]) -> Any:
+            # What was seen when the segment's last step was acted on. Should that one state
+            # never reach this process (it was lost once under load, at depth 10), the
+            # segment's second-to-last step stands in (settled one step less).
+            last = _last_step_of(segment)
+            for step in (last, last - 1):
+                if step in by_step:
+                    return by_step[step]
+            missing = sorted(set(range(TOTAL_STEPS)) - set(watcher.states))
+            raise AssertionError(f"no state for the end of {segment}; missing {missing}")
+
         def measured(after_segment: str) -> Any:
             # The pose seen when the last step of a pause was acted on: the arm has settled.
-            # Under load a reliable, depth-10 state can be overwritten before this process
-            # reads it; the pause's second-to-last step then stands in (settled one step less).
-            last = _last_step_of(after_segment)
-            for step in (last, last - 1):
-                if step in watcher.pose_at_step:
-                    return watcher.pose_at_step[step]
-            missing = sorted(set(range(TOTAL_STEPS)) - set(watcher.states))
-            raise AssertionError(f"no state for the end of {after_segment}; missing {missing}")
+            return at_end_of(after_segment, watcher.pose_at_step)
 
         profile = load_profile_yaml(REPO / "config" / "sim.yaml")
         # m: IK tracking of a 6 cm move in the simulated arm. In blocking mode a zero step is
@@ -178,8 +182,7 @@ def test_known_deltas_move_the_simulated_arm_along_base_axes(spawn, mode: str) -
 
         # The boundary run: the target stops at the workspace box, the arm with it.
         box_max_x = profile.workspace_max_m[0]
-        last = _last_step_of("pause5")
-        final = watcher.states.get(last) or watcher.states[last - 1]
+        final = at_end_of("pause5", watcher.states)
         assert final.target_pose.position.x == pytest.approx(box_max_x, abs=1e-9)
         first, last = _last_step_of("pause4") + 1, _last_step_of("boundary")
         flags = [watcher.clip_flags_by_step.get(s, 0) for s in range(first, last + 1)]
